@@ -1,0 +1,8 @@
+"""Exception types of imdb_edge."""
+
+
+class ModelError(ValueError):
+    """A model or vocabulary file is missing, corrupt, or does not fit this runtime.
+
+    The message always names the file and the problem.
+    """

@@ -1,0 +1,209 @@
+"""Vocabulary: the ordered feature list a model was trained on, as a plain text file.
+
+File format (UTF-8, lines separated by ``\\n`` only)::
+
+    #imdb-edge-vocabulary
+    #tokenizer_version=1
+    #ngram=1
+    #size=10000
+    #checksum=sha256:<64 hex digits>
+    the
+    and
+    ...
+
+Line *k* after the header is feature id *k-1*. Features never contain a newline, never
+start with ``#`` and contain a space only between the tokens of an n-gram. The file is read
+with ``split("\\n")``, never ``splitlines()``: the latter also breaks on characters such as
+U+0085 and U+2028, which would shift every id after them.
+
+The checksum covers the tokenizer version, the n-gram order and the features, so a model
+that records it can check it was trained on exactly this vocabulary.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+from ._errors import ModelError
+from ._tokenizer import MAX_NGRAM, TOKENIZER_VERSION, iter_features, tokenize
+
+_MAGIC = "#imdb-edge-vocabulary"
+_HEADER_KEYS = ("tokenizer_version", "ngram", "size", "checksum")
+
+
+def vocabulary_checksum(features: list[str], ngram: int, tokenizer_version: int) -> str:
+    """``sha256:<hex>`` of the tokenizer version, n-gram order and features."""
+    digest = hashlib.sha256()
+    digest.update(f"tokenizer_version={tokenizer_version}\nngram={ngram}\n".encode())
+    for feature in features:
+        digest.update(feature.encode("utf-8"))
+        digest.update(b"\n")
+    return "sha256:" + digest.hexdigest()
+
+
+class Vocabulary:
+    """An ordered list of features (tokens or space-joined n-grams); id = position.
+
+    Args:
+        features: the features, most frequent first; no duplicates.
+        ngram: the longest n-gram the features may hold (1 = words only).
+        tokenizer_version: the tokenizer version the features were made with.
+    """
+
+    def __init__(self, features: list[str], *, ngram: int = 1,
+                 tokenizer_version: int = TOKENIZER_VERSION) -> None:
+        if not 1 <= ngram <= MAX_NGRAM:
+            raise ValueError(f"ngram must be 1..{MAX_NGRAM}. Received: ngram={ngram!r}")
+        if tokenizer_version != TOKENIZER_VERSION:
+            raise ValueError(
+                f"this imdb_edge implements tokenizer version {TOKENIZER_VERSION}. "
+                f"Received: tokenizer_version={tokenizer_version!r}")
+        self.features = list(features)
+        self.ngram = ngram
+        self.tokenizer_version = tokenizer_version
+        self.index = {feature: i for i, feature in enumerate(self.features)}
+        if len(self.index) != len(self.features):
+            dups = [f for f, n in collections.Counter(self.features).items() if n > 1]
+            raise ValueError(f"duplicated features in vocabulary: {dups[:5]!r}")
+        self.checksum = vocabulary_checksum(self.features, ngram, tokenizer_version)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __repr__(self) -> str:
+        return (f"Vocabulary(size={len(self)}, ngram={self.ngram}, "
+                f"tokenizer_version={self.tokenizer_version}, checksum={self.checksum[:19]}…)")
+
+    # -- building ---------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, texts: Iterable[str], *, size: int = 10_000, ngram: int = 1,
+              min_count: int = 1) -> "Vocabulary":
+        """The ``size`` most frequent features of ``texts``.
+
+        Frequency is the number of occurrences over all texts; ties are broken by the
+        feature's code points in ascending order, so the result does not depend on the
+        order of the texts.
+
+        Args:
+            texts: training texts (``str``).
+            size: the most features to keep (fewer if the texts have fewer).
+            ngram: 1 for words, 2 for words + bigrams, 3 for + trigrams.
+            min_count: drop features seen fewer times than this.
+        """
+        if size < 1:
+            raise ValueError(f"size must be >= 1. Received: size={size!r}")
+        counts: collections.Counter[str] = collections.Counter()
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
+            counts.update(iter_features(tokenize(text), ngram))
+        ranked = sorted((item for item in counts.items() if item[1] >= min_count),
+                        key=lambda item: (-item[1], item[0]))
+        return cls([feature for feature, _ in ranked[:size]], ngram=ngram)
+
+    # -- file I/O ----------------------------------------------------------------------
+
+    def to_text(self) -> str:
+        header = [_MAGIC, f"#tokenizer_version={self.tokenizer_version}",
+                  f"#ngram={self.ngram}", f"#size={len(self)}", f"#checksum={self.checksum}"]
+        return "\n".join(header + self.features) + "\n"
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the vocabulary file atomically (temporary file, then rename)."""
+        path = Path(path)
+        write_atomic(path, self.to_text().encode("utf-8"))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Vocabulary":
+        """Read a vocabulary file; any problem raises :class:`ModelError` naming the file."""
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise ModelError(f"vocabulary file not found: {path}") from None
+        except OSError as exc:
+            raise ModelError(f"cannot read vocabulary file {path}: {exc.strerror}") from None
+        return cls.from_bytes(raw, source=str(path))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, *, source: str = "<bytes>") -> "Vocabulary":
+        def fail(problem: str) -> ModelError:
+            return ModelError(f"vocabulary file {source}: {problem}")
+
+        if not raw:
+            raise fail("file is empty")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise fail(f"not valid UTF-8 (byte {exc.start})") from None
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        if not lines or lines[0] != _MAGIC:
+            raise fail(f"not an imdb-edge vocabulary (first line should be {_MAGIC!r})")
+        header: dict[str, str] = {}
+        for number, line in enumerate(lines[1:1 + len(_HEADER_KEYS)], start=2):
+            key, sep, value = line[1:].partition("=")
+            if not line.startswith("#") or not sep or key not in _HEADER_KEYS:
+                raise fail(f"line {number}: bad header line {line[:60]!r}")
+            header[key] = value
+        missing = [key for key in _HEADER_KEYS if key not in header]
+        if missing:
+            raise fail(f"header lacks {', '.join(missing)}")
+        try:
+            version = int(header["tokenizer_version"])
+            ngram = int(header["ngram"])
+            size = int(header["size"])
+        except ValueError:
+            raise fail("header values tokenizer_version, ngram and size must be integers") from None
+        if version != TOKENIZER_VERSION:
+            raise fail(f"made with tokenizer version {version}; this imdb_edge implements "
+                       f"version {TOKENIZER_VERSION}")
+        if not 1 <= ngram <= MAX_NGRAM:
+            raise fail(f"ngram={ngram} is not in 1..{MAX_NGRAM}")
+        features = lines[1 + len(_HEADER_KEYS):]
+        if not features:
+            raise fail("holds no features")
+        if len(features) != size:
+            raise fail(f"header says size={size} but the file holds {len(features)} features "
+                       "(truncated?)")
+        first_line = 2 + len(_HEADER_KEYS)
+        seen: dict[str, int] = {}
+        for offset, feature in enumerate(features):
+            if not feature or feature.startswith("#") or feature.count(" ") >= ngram \
+                    or "\r" in feature:
+                raise fail(f"line {first_line + offset}: not a valid feature: {feature[:60]!r}")
+            if feature in seen:
+                raise fail(f"line {first_line + offset}: feature {feature!r} duplicates line "
+                           f"{first_line + seen[feature]}")
+            seen[feature] = offset
+        checksum = vocabulary_checksum(features, ngram, version)
+        if checksum != header["checksum"]:
+            raise fail(f"checksum {checksum} does not match the header's {header['checksum']} "
+                       "(file edited or corrupt)")
+        return cls(features, ngram=ngram, tokenizer_version=version)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

@@ -1,0 +1,61 @@
+"""Builds the one compiled extension; all metadata lives in pyproject.toml.
+
+The extension is optional: where it cannot be compiled (no C compiler, no Python headers),
+the package installs without it and runs on the pure-Python reference vectorizer, which
+``imdb_edge`` reports with a warning. Set IMDB_EDGE_REQUIRE_EXTENSION=1 (CI does) to make a
+failed build an error instead. IMDB_EDGE_CYTHON_DEBUG=1 turns Cython's bounds checks back on.
+"""
+
+import os
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+DEBUG = os.environ.get("IMDB_EDGE_CYTHON_DEBUG") == "1"
+REQUIRED = os.environ.get("IMDB_EDGE_REQUIRE_EXTENSION") == "1"
+
+
+def extensions():
+    pyx = os.path.join("src_ext", "_vectorize_c.pyx")
+    c_file = os.path.join("src_ext", "_vectorize_c.c")
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        # An sdist ships the generated C, so Cython is only needed from a git checkout.
+        if not os.path.exists(c_file):
+            if REQUIRED:
+                raise
+            return []
+        return [Extension("imdb_edge._vectorize_c", [c_file], extra_compile_args=["-O3"])]
+    directives = {"boundscheck": DEBUG, "wraparound": DEBUG, "initializedcheck": DEBUG}
+    ext = Extension("imdb_edge._vectorize_c", [pyx],
+                    extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"])
+    try:
+        return cythonize([ext], compiler_directives=directives, language_level=3)
+    except Exception:  # noqa: BLE001 - fall back to pure Python unless told otherwise
+        if REQUIRED:
+            raise
+        print("imdb-edge: Cython failed; installing without the extension", file=sys.stderr)
+        return []
+
+
+class OptionalBuildExt(build_ext):
+    def run(self):
+        try:
+            super().run()
+        except Exception as exc:  # noqa: BLE001 - any failure falls back to pure Python
+            if REQUIRED:
+                raise
+            print(f"imdb-edge: extension not built ({exc}); using pure Python", file=sys.stderr)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # noqa: BLE001
+            if REQUIRED:
+                raise
+            print(f"imdb-edge: {ext.name} not built ({exc}); using pure Python", file=sys.stderr)
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

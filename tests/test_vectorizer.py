@@ -1,0 +1,198 @@
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from imdb_edge import Vectorizer, Vocabulary, _vectorizer
+from imdb_edge._tokenizer import feature_ids, iter_features, tokenize
+
+from .conftest import REVIEWS
+
+HOSTILE = [
+    "", " ", "\x00", "\x00\x00a\x00", "\ud800", "a\udfffb", "\ud83d\ude00", "😀" * 50,
+    "a\u0301e\u0308", "ǅungla", "ß", "ẞ", "İI", "ΣΑΣ", "ﬁne", "\u2019", "'", "''a''",
+    "a'", "'a", "a’’b", "<br />", "<br", "<br/", "<<br />br>", "<br<br />", "<BR>x", "\x85\u2028\u2029",
+    "\r\n", "\ufeffbom", "٣٤", "tab\tsep", "\u200bzero\u200bwidth", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "A" * 5000,
+    "don't " * 1000, "a b c d e f g", "rock'n'roll'", "naïve café", "\U0010ffff",
+]
+
+# Text made of pieces that exercise every rule, plus arbitrary code points.
+PIECES = st.sampled_from([
+    "a", "b", "ab", "the", "movie", "café", "Ǆ", "İ", "ß", "ς", "Σ", "9", "½", "_", "'", "’",
+    " ", "  ", "\n", "<", ">", "/", "<br />", "<BR>", "<br/", "br", "<b", "😀", "\x00", "\ud800",
+    "\u0301", "ﬁ", "ⅻ", "٣", "x'y", "n't", ".", ",", "-",
+])
+TEXT = st.one_of(
+    st.lists(PIECES, max_size=40).map("".join),
+    st.text(max_size=80),
+    st.lists(st.one_of(PIECES, st.text(max_size=3)), max_size=30).map("".join),
+)
+
+
+def _vocab_for(texts, ngram):
+    """A vocabulary holding most features of ``texts`` (so lookups mostly hit) plus others."""
+    features = {}
+    for text in texts:
+        for feature in iter_features(tokenize(text), ngram):
+            features.setdefault(feature, None)
+    kept = [f for i, f in enumerate(features) if i % 4 != 3]   # leave some out
+    return Vocabulary(kept + [f for f in ["zzz", "never seen"][: 1 if ngram == 1 else 2]
+                              if f not in features], ngram=ngram)
+
+
+needs_c = pytest.mark.skipif(_vectorizer._vectorize_c is None, reason="compiled vectorizer not built")
+
+
+@needs_c
+@pytest.mark.parametrize("ngram", [1, 2, 3])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(TEXT, min_size=0, max_size=8))
+def test_cython_equals_reference_fuzzed(ngram, texts):
+    vocab = _vocab_for(texts, ngram)
+    py = Vectorizer(vocab, backend="python").transform_ids(texts)
+    c = Vectorizer(vocab, backend="cython").transform_ids(texts)
+    np.testing.assert_array_equal(c[0], py[0])
+    np.testing.assert_array_equal(c[1], py[1])
+
+
+@needs_c
+@pytest.mark.parametrize("ngram", [1, 2, 3])
+def test_cython_equals_reference_hostile(ngram):
+    vocab = _vocab_for(HOSTILE + REVIEWS, ngram)
+    py = Vectorizer(vocab, backend="python").transform_ids(HOSTILE + REVIEWS)
+    c = Vectorizer(vocab, backend="cython").transform_ids(HOSTILE + REVIEWS)
+    assert py[1].size > 50
+    np.testing.assert_array_equal(c[0], py[0])
+    np.testing.assert_array_equal(c[1], py[1])
+
+
+def test_ids_are_unique_first_occurrence(backend):
+    vocab = Vocabulary(["music", "great music", "fun great", "great fun", "fun", "great great",
+                        "great", "unused"], ngram=2)
+    vec = Vectorizer(vocab, backend=backend)
+    text = "great great fun, great music"
+    indptr, ids = vec.transform_ids([text])
+    assert vec.decode(ids) == ["great", "great great", "fun", "great fun", "fun great", "music",
+                               "great music"]
+    assert list(ids) == feature_ids(text, vocab.index, 2)
+
+
+def test_transform_dense(backend, small_vocab):
+    vec = Vectorizer(small_vocab, backend=backend)
+    dense = vec.transform(REVIEWS + [""])
+    assert dense.dtype == np.float32 and dense.shape == (len(REVIEWS) + 1, len(small_vocab))
+    indptr, ids = vec.transform_ids(REVIEWS + [""])
+    for i in range(len(REVIEWS) + 1):
+        assert set(np.flatnonzero(dense[i])) == set(ids[indptr[i]:indptr[i + 1]])
+    assert dense[-1].sum() == 0
+    assert set(np.unique(dense)) <= {0.0, 1.0}
+
+
+def test_empty_sequence(backend, small_vocab):
+    vec = Vectorizer(small_vocab, backend=backend)
+    assert vec.transform([]).shape == (0, len(small_vocab))
+    indptr, ids = vec.transform_ids([])
+    assert indptr.tolist() == [0] and ids.size == 0
+
+
+def test_any_iterable(backend, small_vocab):
+    vec = Vectorizer(small_vocab, backend=backend)
+    expected = vec.transform_ids(REVIEWS)
+    for texts in (tuple(REVIEWS), (t for t in REVIEWS), iter(REVIEWS), np.array(REVIEWS)):
+        got = vec.transform_ids(texts)
+        np.testing.assert_array_equal(got[1], expected[1])
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("a review", "not a single str"), (b"bytes", "not a single bytes"),
+    (None, "Received: texts=None"), (42, "Received: int"),
+])
+def test_bad_container(backend, small_vocab, bad, message):
+    with pytest.raises(TypeError, match=message):
+        Vectorizer(small_vocab, backend=backend).transform_ids(bad)
+
+
+@pytest.mark.parametrize("item, type_name", [(None, "NoneType"), (b"x", "bytes"), (3, "int")])
+def test_bad_item_names_index_and_type(backend, small_vocab, item, type_name):
+    with pytest.raises(TypeError, match=rf"texts\[2\] is {type_name}, expected str"):
+        Vectorizer(small_vocab, backend=backend).transform_ids(["ok", "fine", item])
+
+
+def test_huge_review(backend, small_vocab):
+    text = ("great movie, don't miss it " * 400_000)[:10_000_000]
+    indptr, ids = Vectorizer(small_vocab, backend=backend).transform_ids([text, "great"])
+    assert indptr[-1] == ids.size and len(set(ids[:indptr[1]].tolist())) == indptr[1]
+    assert "great" in Vectorizer(small_vocab).decode(ids[:indptr[1]])
+
+
+def test_str_subclass(backend, small_vocab):
+    class Text(str):
+        pass
+    vec = Vectorizer(small_vocab, backend=backend)
+    np.testing.assert_array_equal(vec.transform_ids([Text("Great movie")])[1],
+                                  vec.transform_ids(["Great movie"])[1])
+
+
+def test_threads_share_one_vectorizer(backend, small_vocab):
+    vec = Vectorizer(small_vocab, backend=backend)
+    texts = [REVIEWS[i % len(REVIEWS)] * (1 + i % 7) for i in range(300)]
+    expected = vec.transform_ids(texts)
+    errors = []
+
+    def work():
+        for _ in range(20):
+            got = vec.transform_ids(texts)
+            if not (np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1])):
+                errors.append("mismatch")
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_backend_choice(small_vocab, monkeypatch):
+    with pytest.raises(ValueError, match="backend must be one of"):
+        Vectorizer(small_vocab, backend="rust")
+    monkeypatch.setenv("IMDB_EDGE_PURE_PYTHON", "1")
+    assert Vectorizer(small_vocab).backend == "python"
+
+
+def test_fallback_warns_once(small_vocab, monkeypatch):
+    monkeypatch.setattr(_vectorizer, "_vectorize_c", None)
+    monkeypatch.setattr(_vectorizer, "_C_IMPORT_ERROR", ImportError("no compiler"))
+    monkeypatch.setattr(_vectorizer, "_warned_fallback", False)
+    monkeypatch.delenv("IMDB_EDGE_PURE_PYTHON", raising=False)
+    with pytest.warns(RuntimeWarning, match="no compiler"):
+        assert Vectorizer(small_vocab).backend == "python"
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Vectorizer(small_vocab).backend == "python"
+    with pytest.raises(ImportError, match="not available"):
+        Vectorizer(small_vocab, backend="cython")
+
+
+def test_decode(small_vocab):
+    vec = Vectorizer(small_vocab)
+    assert vec.decode([0, 1]) == small_vocab.features[:2]
+    with pytest.raises(IndexError, match="outside"):
+        vec.decode([len(small_vocab)])
+
+
+@pytest.mark.data
+@needs_c
+def test_parity_on_every_real_review(data_path):
+    from imdb_edge._data import read_imdb
+    data = read_imdb(data_path)
+    vocab = Vocabulary.build(data["train"].texts, size=20_000, ngram=2)
+    texts = data["train"].texts + data["test"].texts
+    py = Vectorizer(vocab, backend="python").transform_ids(texts)
+    c = Vectorizer(vocab, backend="cython").transform_ids(texts)
+    np.testing.assert_array_equal(c[0], py[0])
+    mismatched = int(np.sum(c[1] != py[1]))
+    assert mismatched == 0, f"{mismatched} of {py[1].size} ids differ"

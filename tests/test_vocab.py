@@ -1,0 +1,74 @@
+import pytest
+
+from imdb_edge import ModelError, Vectorizer, Vocabulary
+
+from .conftest import REVIEWS
+
+
+def test_build_top_n_ties_by_code_point():
+    vocab = Vocabulary.build(["b a c", "c b", "d"], size=3)
+    assert vocab.features == ["b", "c", "a"]          # b:2 c:2 then a:1 < d:1
+    assert Vocabulary.build(["d", "c b", "b a c"], size=3).features == vocab.features
+
+
+def test_roundtrip(tmp_path):
+    vocab = Vocabulary.build(REVIEWS + ["\x85odd\u2028chars"], size=500, ngram=2)
+    path = vocab.save(tmp_path / "vocab.txt")
+    loaded = Vocabulary.load(path)
+    assert loaded.features == vocab.features and loaded.checksum == vocab.checksum
+    assert loaded.ngram == 2
+    assert Vectorizer.load(path).size == len(vocab)
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_checksum_covers_order_and_ngram():
+    a = Vocabulary(["x", "y"])
+    assert a.checksum != Vocabulary(["y", "x"]).checksum
+    assert a.checksum != Vocabulary(["x", "y"], ngram=2).checksum
+
+
+def _write(tmp_path, text, name="vocab.txt"):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda t: "", "file is empty"),
+    (lambda t: "hello\nworld\n", "not an imdb-edge vocabulary"),
+    (lambda t: t.replace("#tokenizer_version=1", "#tokenizer_version=2"), "tokenizer version 2"),
+    (lambda t: t.rsplit("\n", 3)[0] + "\n", "truncated"),
+    (lambda t: t.replace("\ngreat\n", "\ngrand\n"), "checksum"),
+    (lambda t: t + "the\n", "size="),
+    (lambda t: t.replace("#size=", "#sise="), "bad header line"),
+    (lambda t: t.replace("#ngram=2", "#ngram=x"), "must be integers"),
+])
+def test_bad_files(tmp_path, mutate, message):
+    text = Vocabulary.build(REVIEWS, size=50, ngram=2).to_text()
+    path = _write(tmp_path, mutate(text))
+    with pytest.raises(ModelError, match=message) as info:
+        Vocabulary.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_duplicate_named_with_lines(tmp_path):
+    vocab = Vocabulary(["a", "b"])
+    text = vocab.to_text().replace("#size=2", "#size=3") + "a\n"
+    with pytest.raises(ModelError, match=r"line 8: feature 'a' duplicates line 6"):
+        Vocabulary.load(_write(tmp_path, text))
+
+
+def test_missing_and_not_utf8(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        Vocabulary.load(tmp_path / "nope.txt")
+    with pytest.raises(ModelError, match="not valid UTF-8"):
+        Vocabulary.load(_write(tmp_path, b"#imdb-edge-vocabulary\n\xff\xfe"))
+
+
+def test_constructor_checks():
+    with pytest.raises(ValueError, match="duplicated"):
+        Vocabulary(["a", "a"])
+    with pytest.raises(ValueError, match="ngram must be"):
+        Vocabulary(["a"], ngram=4)
+    with pytest.raises(TypeError, match=r"texts\[1\] is int"):
+        Vocabulary.build(["a", 1])
