@@ -1,0 +1,268 @@
+"""``imdb-edge``: score reviews from the command line.
+
+Exit codes: 0 ok, 2 usage error, 1 any other failure (one line on stderr; ``--traceback``
+shows the whole story). Nothing heavier than argparse is imported before it is needed, so
+``--help`` and ``--version`` answer at once even where importing onnxruntime takes seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+
+from ._version import __version__
+
+EPILOG = """examples:
+  imdb-edge score "This movie was great" "Worst film ever, a total waste"
+  imdb-edge score --file reviews.txt --format jsonl > scores.jsonl
+  cat reviews.jsonl | imdb-edge score --file - --input jsonl --field text
+  imdb-edge explain "A dull, lifeless script saved by one great performance"
+  imdb-edge info
+"""
+
+
+class UsageError(Exception):
+    """Wrong combination of arguments: exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="imdb-edge", description="Sentiment of raw movie-review text (probability that a "
+        "review is positive), on the CPU with onnxruntime.", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"imdb-edge {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--model", help="bundled preset name, model folder or .onnx file "
+                        "(default: the bundled default model)")
+    common.add_argument("--threads", type=int, default=1,
+                        help="onnxruntime threads (default: %(default)s)")
+    common.add_argument("--traceback", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    score = sub.add_parser("score", parents=[common], help="score reviews",
+                           description="Score reviews given as arguments or read from a file.")
+    score.add_argument("texts", nargs="*", metavar="TEXT", help="reviews to score")
+    score.add_argument("--file", "-f", help="read reviews from this file ('-' = stdin)")
+    score.add_argument("--input", choices=["auto", "lines", "jsonl", "csv"], default="auto",
+                       help="file format: one review per line, JSON lines or CSV "
+                       "(auto: by extension, else lines)")
+    score.add_argument("--field", default="text", help="JSON lines: the review's key")
+    score.add_argument("--column", default="text", help="CSV: the review's column name or 0-based index")
+    score.add_argument("--format", choices=["text", "jsonl", "csv"], default="text",
+                       help="output: 'probability<TAB>label', JSON lines or CSV")
+    score.add_argument("--threshold", type=float, default=0.5,
+                       help="label is positive above this probability (default: %(default)s)")
+    score.add_argument("--batch-size", type=int, default=1024,
+                       help="reviews read and scored at a time (default: %(default)s)")
+    score.add_argument("--encoding-errors", choices=["strict", "replace"], default="strict",
+                       help="invalid UTF-8 in the input: fail (strict) or use U+FFFD")
+    score.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
+                       help="progress on stderr (auto: when stderr is a terminal and input a file)")
+
+    explain = sub.add_parser("explain", parents=[common],
+                             help="the words that push a review's score up or down")
+    explain.add_argument("text", help="one review")
+    explain.add_argument("--top", type=int, default=10)
+    explain.add_argument("--json", action="store_true", help="print JSON")
+
+    info = sub.add_parser("info", parents=[common], help="the model card")
+    info.add_argument("--json", action="store_true", help="print JSON")
+
+    decode = sub.add_parser("decode", parents=[common], help="feature ids back to words")
+    decode.add_argument("ids", nargs="+", type=int, metavar="ID")
+
+    bench = sub.add_parser("bench", help="latency/throughput benchmark (see benchmarks/latency.py)",
+                           add_help=False)
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    return parser
+
+
+# -- reading reviews ----------------------------------------------------------------------
+
+def _open_text(path: str, errors: str):
+    if path == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors=errors, newline="")
+    return open(path, encoding="utf-8", errors=errors, newline="")
+
+
+def _input_kind(args) -> str:
+    if args.input != "auto":
+        return args.input
+    name = (args.file or "").lower()
+    if name.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if name.endswith(".csv"):
+        return "csv"
+    return "lines"
+
+
+def _reviews(handle, kind: str, args):
+    """Yield reviews one by one; errors name the line."""
+    if kind == "lines":
+        for line in handle:
+            yield line.rstrip("\n").rstrip("\r")
+    elif kind == "jsonl":
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"line {number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict) or args.field not in record:
+                raise ValueError(f"line {number}: no field {args.field!r}")
+            if not isinstance(record[args.field], str):
+                raise ValueError(f"line {number}: field {args.field!r} is "
+                                 f"{type(record[args.field]).__name__}, expected a string")
+            yield record[args.field]
+    else:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            return
+        if args.column.isdigit():
+            column = int(args.column)
+        elif args.column in header:
+            column = header.index(args.column)
+        else:
+            raise ValueError(f"CSV has no column {args.column!r} (columns: {', '.join(header)})")
+        for number, row in enumerate(reader, start=2):
+            if column >= len(row):
+                raise ValueError(f"CSV row {number} has no column {args.column!r}")
+            yield row[column]
+
+
+def _batches(iterator, size: int):
+    batch = []
+    for item in iterator:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# -- commands -----------------------------------------------------------------------------
+
+def _load(args):
+    from ._scorer import load
+
+    if args.threads < 1:
+        raise UsageError("--threads must be >= 1")
+    return load(args.model, threads=args.threads)
+
+
+def _cmd_score(args) -> int:
+    if bool(args.texts) == bool(args.file):
+        raise UsageError("give reviews as TEXT arguments or with --file, not both or neither")
+    if args.batch_size < 1:
+        raise UsageError("--batch-size must be >= 1")
+    if not 0.0 <= args.threshold <= 1.0:
+        raise UsageError("--threshold must be in [0, 1]")
+    scorer = _load(args)
+    out = sys.stdout
+    writer = csv.writer(out, lineterminator="\n") if args.format == "csv" else None
+    if writer:
+        writer.writerow(["index", "probability", "label"])
+    progress = args.progress == "on" or (args.progress == "auto" and args.file is not None
+                                         and sys.stderr.isatty())
+    handle = _open_text(args.file, args.encoding_errors) if args.file else None
+    try:
+        source = _reviews(handle, _input_kind(args), args) if handle else iter(args.texts)
+        index = 0
+        for batch in _batches(source, args.batch_size):
+            probabilities = scorer.score(batch)
+            for p in probabilities:
+                p = float(p)
+                label = int(p > args.threshold)
+                if args.format == "jsonl":
+                    out.write(json.dumps({"index": index, "probability": round(p, 6),
+                                          "label": label}) + "\n")
+                elif writer:
+                    writer.writerow([index, f"{p:.6f}", label])
+                else:
+                    out.write(f"{p:.4f}\t{'positive' if label else 'negative'}\n")
+                index += 1
+            out.flush()
+            if progress:
+                print(f"\rimdb-edge: {index:,} reviews scored", end="", file=sys.stderr)
+        if progress:
+            print(file=sys.stderr)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{args.file}: invalid UTF-8 (byte 0x{exc.object[exc.start]:02x}); "
+                         "use --encoding-errors replace to score it anyway") from None
+    finally:
+        if handle is not None and args.file != "-":
+            handle.close()
+    return 0
+
+
+def _cmd_explain(args) -> int:
+    scorer = _load(args)
+    probability = float(scorer.score([args.text])[0])
+    effects = scorer.explain(args.text, top=args.top)
+    if args.json:
+        print(json.dumps({"probability": probability, "effects": effects}, ensure_ascii=False))
+        return 0
+    print(f"probability {probability:.4f} ({'positive' if probability > 0.5 else 'negative'})")
+    if not effects:
+        print("no word of this review is in the model's vocabulary")
+    for item in effects:
+        print(f"{item['effect']:+.4f}  {item['feature']}")
+    return 0
+
+
+def _cmd_info(args) -> int:
+    card = _load(args).info
+    if args.json:
+        print(json.dumps(card, indent=2, sort_keys=True))
+    else:
+        width = max(len(k) for k in card)
+        for key in sorted(card):
+            print(f"{key:<{width}}  {card[key]}")
+    return 0
+
+
+def _cmd_decode(args) -> int:
+    print(" ".join(_load(args).decode(args.ids)))
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from ._bench import main as bench_main
+
+    return bench_main(args.bench_args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    commands = {"score": _cmd_score, "explain": _cmd_explain, "info": _cmd_info,
+                "decode": _cmd_decode, "bench": _cmd_bench}
+    try:
+        return commands[args.command](args)
+    except UsageError as exc:
+        parser.error(str(exc))   # exits 2
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): not an error; silence the final flush.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("imdb-edge: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line, unless asked for the traceback
+        if getattr(args, "traceback", False):
+            raise
+        print(f"imdb-edge: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Export a trained Keras model to the ONNX form the runtime loads, verified before it lands.
+
+1. tf2onnx converts a ``tf.function`` with an input signature (``from_keras`` fails on Keras 3
+   models in tf2onnx 1.17) into a *dense* graph: multi-hot ``(n, V)`` -> probability.
+2. That graph is rewritten into the *ids* form the runtime feeds: the first ``MatMul`` against
+   the ``(V, units)`` weight becomes ``Gather`` of the rows of each text's feature ids, summed
+   per text with ``ScatterND(reduction="add")`` into a zero ``(n, units)`` tensor - the same
+   arithmetic as the dense product, without the 40 KB-per-review input. The rest of the graph
+   is tf2onnx's, untouched.
+3. Both graphs are run in onnxruntime through the runtime's own code path on the test reviews
+   and compared with Keras; over ``tolerance`` nothing is written. Files land by rename, so an
+   interrupted export leaves either the previous model or none.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from imdb_edge import Vocabulary, __version__
+from imdb_edge import _scorer
+
+OPSET = 17
+TOLERANCE = 1e-5
+
+
+class ExportError(RuntimeError):
+    """The exported model does not reproduce Keras; nothing was written."""
+
+
+def to_dense_onnx(model, n_features: int):
+    """tf2onnx conversion of ``model`` with input ``multi_hot`` float32 ``(n, V)``."""
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = (tf.TensorSpec((None, n_features), tf.float32, name=_scorer.DENSE_INPUT),)
+
+    @tf.function(input_signature=spec)
+    def serve(multi_hot):
+        return {_scorer.OUTPUT: model(multi_hot, training=False)}
+
+    proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=OPSET)
+    return proto
+
+
+def to_ids_onnx(dense):
+    """Rewrite a dense graph so that it takes feature ids (see the module docstring)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.ModelProto()
+    model.CopyFrom(dense)
+    graph = model.graph
+    if len(graph.input) != 1:
+        raise ExportError(f"expected one graph input, found {len(graph.input)}")
+    x = graph.input[0].name
+    consumers = [node for node in graph.node if x in node.input]
+    weights = {init.name: init for init in graph.initializer}
+    if (len(consumers) != 1 or consumers[0].op_type != "MatMul"
+            or list(consumers[0].input)[0] != x or consumers[0].input[1] not in weights):
+        raise ExportError("the dense graph's input does not feed a single MatMul against a "
+                          f"weight: {[(n.op_type, list(n.input)) for n in consumers]}")
+    matmul = consumers[0]
+    w = numpy_helper.to_array(weights[matmul.input[1]])
+    units = int(w.shape[1])
+    units_const = numpy_helper.from_array(np.array([units], dtype=np.int64), "ids_form/units")
+    graph.initializer.append(units_const)
+    new_nodes = [
+        helper.make_node("Gather", [matmul.input[1], _scorer.IDS_INPUT], ["ids_form/rows_of_w"],
+                         axis=0, name="ids_form/gather"),
+        helper.make_node("Concat", [_scorer.COUNT_INPUT, "ids_form/units"], ["ids_form/shape"],
+                         axis=0, name="ids_form/shape"),
+        helper.make_node("ConstantOfShape", ["ids_form/shape"], ["ids_form/zeros"],
+                         value=numpy_helper.from_array(np.zeros(1, np.float32)),
+                         name="ids_form/zeros"),
+        helper.make_node("ScatterND", ["ids_form/zeros", _scorer.ROWS_INPUT, "ids_form/rows_of_w"],
+                         [matmul.output[0]], reduction="add", name="ids_form/sum"),
+    ]
+    index = list(graph.node).index(matmul)
+    del graph.node[index]
+    for offset, node in enumerate(new_nodes):
+        graph.node.insert(index + offset, node)
+    del graph.input[:]
+    graph.input.extend([
+        helper.make_tensor_value_info(_scorer.IDS_INPUT, TensorProto.INT32, ["nnz"]),
+        helper.make_tensor_value_info(_scorer.ROWS_INPUT, TensorProto.INT64, ["nnz", 1]),
+        helper.make_tensor_value_info(_scorer.COUNT_INPUT, TensorProto.INT64, [1]),
+    ])
+    onnx.checker.check_model(model)
+    return model
+
+
+def _set_metadata(proto, metadata: dict[str, str]) -> None:
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+
+
+def export_model(model, vocab: Vocabulary, out_dir: str | os.PathLike, *,
+                 test_texts: list[str], keras_probabilities: np.ndarray, metrics: dict,
+                 preset: str = "default", tolerance: float = TOLERANCE) -> dict[str, Path]:
+    """Write ``model.onnx`` (ids form), ``model_dense.onnx`` and ``vocab.txt`` to ``out_dir``.
+
+    Both graphs are scored with the runtime on ``test_texts`` and must match
+    ``keras_probabilities`` within ``tolerance``, else :class:`ExportError` and nothing lands.
+
+    Returns:
+        The written paths by name (``model``, ``dense``, ``vocab``).
+    """
+    import onnx
+    import tf2onnx
+
+    out_dir = Path(out_dir)
+    versions = metrics.get("versions", {})
+    metadata = {
+        "imdb_edge.format": _scorer.FORMAT_VERSION,
+        "preset": preset,
+        "tokenizer_version": vocab.tokenizer_version,
+        "vocabulary_checksum": vocab.checksum,
+        "vocabulary_size": len(vocab),
+        "ngram": vocab.ngram,
+        "train_data_sha256": metrics.get("data_sha256", ""),
+        "test_loss": f"{metrics['test_loss']:.6f}",
+        "test_accuracy": f"{metrics['test_accuracy']:.6f}",
+        "imdb_edge_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "tensorflow": versions.get("tensorflow", ""),
+        "keras": versions.get("keras", ""),
+        "tf2onnx": tf2onnx.__version__,
+        "onnx_opset": OPSET,
+        "seed": metrics.get("seed", ""),
+    }
+    dense = to_dense_onnx(model, len(vocab))
+    ids = to_ids_onnx(dense)
+    _set_metadata(dense, {**metadata, "input_form": "dense"})
+    _set_metadata(ids, {**metadata, "input_form": "ids"})
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
+    try:
+        vocab.save(staging / "vocab.txt")
+        onnx.save(ids, staging / "model.onnx")
+        dense_dir = staging / "dense"
+        dense_dir.mkdir()
+        onnx.save(dense, dense_dir / "model.onnx")
+        shutil.copy(staging / "vocab.txt", dense_dir / "vocab.txt")
+        keras_probabilities = np.asarray(keras_probabilities, dtype=np.float32).reshape(-1)
+        for name, folder in (("ids", staging), ("dense", dense_dir)):
+            got = _scorer.load(folder, threads=1).score(test_texts)
+            diff = float(np.max(np.abs(got - keras_probabilities))) if len(got) else 0.0
+            metrics[f"onnx_{name}_max_abs_diff"] = diff
+            if not diff <= tolerance:
+                raise ExportError(f"onnxruntime ({name} form) differs from Keras by {diff:.3g} "
+                                  f"> {tolerance:g} on the test reviews; model not written")
+        paths = {"vocab": out_dir / "vocab.txt", "model": out_dir / "model.onnx",
+                 "dense": out_dir / "model_dense.onnx"}
+        os.replace(staging / "vocab.txt", paths["vocab"])
+        os.replace(dense_dir / "model.onnx", paths["dense"])
+        os.replace(staging / "model.onnx", paths["model"])   # last: the model marks completion
+        return paths
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
