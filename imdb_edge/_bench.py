@@ -1,0 +1,525 @@
+"""Latency and throughput of imdb-edge, end to end from raw text, beside the alternatives.
+
+``imdb-edge bench`` / ``python benchmarks/latency.py``. Everything is measured in one run on
+the same reviews with the same thread settings; each peer runs only where it is installed
+(``pip install "imdb-edge[bench]"`` plus TensorFlow, ai-edge-litert, fasttext for all of them)
+and is otherwise skipped with a one-line note. Prints a table, writes ``bench.json`` (every
+figure and the machine) and ``bench.png``.
+
+Only numpy and onnxruntime are needed for imdb-edge's own figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+BATCH_SIZES = (1, 32, 512, 4096)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+def _best_time(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _percentiles_us(samples: list[float]) -> dict[str, float]:
+    arr = np.asarray(samples) * 1e6
+    return {"p50_us": float(np.percentile(arr, 50)), "p95_us": float(np.percentile(arr, 95)),
+            "p99_us": float(np.percentile(arr, 99)), "calls": len(samples)}
+
+
+def _latency(call, texts: list[str], calls: int, warmup: int) -> dict[str, float]:
+    for i in range(warmup):
+        call(texts[i % len(texts)])
+    samples = []
+    clock = time.perf_counter
+    for i in range(calls):
+        text = texts[i % len(texts)]
+        start = clock()
+        call(text)
+        samples.append(clock() - start)
+    return _percentiles_us(samples)
+
+
+def _throughput(score_batch, texts: list[str], batch: int, threads: int, repeats: int) -> float:
+    """Reviews/s scoring ``texts`` in batches of ``batch``, spread over ``threads`` threads."""
+    batches = [texts[i:i + batch] for i in range(0, len(texts), batch)]
+
+    def run():
+        if threads == 1:
+            for b in batches:
+                score_batch(b)
+            return
+        lanes = [batches[k::threads] for k in range(threads)]
+        workers = [threading.Thread(target=lambda lane=lane: [score_batch(b) for b in lane])
+                   for lane in lanes]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+
+    run()  # warm-up
+    return len(texts) / _best_time(run, repeats)
+
+
+def machine_info() -> dict:
+    import onnxruntime
+
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    from . import __version__
+    return {"cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(),
+            "python": platform.python_version(), "numpy": np.__version__,
+            "onnxruntime": onnxruntime.__version__, "imdb_edge": __version__,
+            "platform": platform.platform()}
+
+
+# -- reviews ------------------------------------------------------------------------------
+
+def load_reviews(args) -> tuple[list[str], str]:
+    if args.file:
+        with open(args.file, encoding="utf-8", errors="replace") as handle:
+            texts = [line.rstrip("\n") for line in handle if line.strip()]
+        source = args.file
+    else:
+        from ._data import read_imdb
+        texts = read_imdb(args.data, splits=("test",))["test"].texts
+        source = f"IMDB test split ({args.data or 'found by $IMDB_EDGE_DATA / cache'})"
+    if not texts:
+        raise SystemExit("imdb-edge bench: no reviews to benchmark")
+    rng = random.Random(0)
+    texts = list(texts)
+    rng.shuffle(texts)           # mix positive and negative, fixed order
+    if args.limit:
+        texts = texts[:args.limit]
+    return texts, source
+
+
+# -- imdb-edge ----------------------------------------------------------------------------
+
+def bench_vectorizer(scorer, texts, repeats) -> dict:
+    from ._vectorizer import Vectorizer
+
+    vocab = scorer.vectorizer.vocabulary
+    n_bytes = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
+    out = {"n_texts": len(texts), "mb": n_bytes / 1e6}
+    lower = _best_time(lambda: [t.lower() for t in texts], repeats)
+    out["str_lower"] = {"reviews_per_s": len(texts) / lower, "mb_per_s": n_bytes / 1e6 / lower}
+    for backend in ("cython", "python"):
+        try:
+            vec = Vectorizer(vocab, backend=backend)
+        except ImportError as exc:
+            out[backend] = {"skipped": str(exc)}
+            continue
+        sample = texts if backend == "cython" else texts[:max(1, len(texts) // 5)]
+        one = _best_time(lambda: vec.transform_ids(sample), repeats if backend == "cython" else 1)
+        half = len(sample) // 2
+        parts = [sample[:half], sample[half:]]
+
+        def two():
+            workers = [threading.Thread(target=vec.transform_ids, args=(p,)) for p in parts]
+            [w.start() for w in workers]
+            [w.join() for w in workers]
+
+        both = _best_time(two, repeats if backend == "cython" else 1)
+        sample_mb = sum(len(t.encode("utf-8", "surrogatepass")) for t in sample) / 1e6
+        out[backend] = {"reviews_per_s_1_thread": len(sample) / one,
+                        "mb_per_s_1_thread": sample_mb / one,
+                        "reviews_per_s_2_threads": len(sample) / both,
+                        "mb_per_s_2_threads": sample_mb / both, "n_texts": len(sample)}
+    if "reviews_per_s_1_thread" in out.get("cython", {}):
+        c = out["cython"]["reviews_per_s_1_thread"]
+        out["cython_vs_str_lower"] = out["str_lower"]["reviews_per_s"] / c
+        if "reviews_per_s_1_thread" in out.get("python", {}):
+            out["cython_vs_python"] = c / out["python"]["reviews_per_s_1_thread"]
+    return out
+
+
+def bench_imdb_edge(scorer, texts, args) -> dict:
+    cores = os.cpu_count() or 1
+    out = {"single": _latency(lambda t: scorer.score([t]), texts, args.calls, args.warmup)}
+    out["throughput"] = {}
+    for threads in sorted({1, cores}):
+        for batch in BATCH_SIZES:
+            sample = texts if batch > 1 else texts[:args.calls]
+            rate = _throughput(scorer.score, sample, batch, threads, args.repeats)
+            out["throughput"][f"{threads}t_b{batch}"] = {"threads": threads, "batch": batch,
+                                                         "reviews_per_s": rate}
+    # where the time goes, batch 512, one thread
+    batches = [texts[i:i + 512] for i in range(0, len(texts), 512)]
+    vec = scorer.vectorizer
+    t_vec = _best_time(lambda: [vec.transform_ids(b) for b in batches], args.repeats)
+    encoded = [vec.transform_ids(b) for b in batches]
+    t_model = _best_time(lambda: [scorer._run_ids(*e) for e in encoded], args.repeats)
+    out["split_b512"] = {"vectorizer_s": t_vec, "model_s": t_model,
+                         "vectorizer_share": t_vec / (t_vec + t_model)}
+    return out
+
+
+_COLD = r"""
+import resource, sys, time
+start = time.perf_counter()
+import imdb_edge
+scorer = imdb_edge.load({model!r})
+scorer.score(["warm"])
+cold = time.perf_counter() - start
+texts = open(sys.argv[1], encoding="utf-8").read().split("\n\x1e\n")
+start = time.perf_counter()
+p = scorer.score(texts)
+elapsed = time.perf_counter() - start
+print(cold, elapsed, len(p), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def bench_cold_start(texts, model) -> dict:
+    """Import + load in a fresh interpreter, then peak RSS while scoring every review."""
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt", delete=False) as f:
+        f.write("\n\x1e\n".join(t.replace("\x1e", " ") for t in texts))
+        path = f.name
+    try:
+        runs = []
+        for _ in range(3):
+            result = subprocess.run([sys.executable, "-c", _COLD.format(model=model), path],
+                                    capture_output=True, text=True, check=True)
+            cold, elapsed, n, rss_kb = result.stdout.split()
+            runs.append((float(cold), float(elapsed), int(n), int(rss_kb)))
+        return {"cold_start_s": min(r[0] for r in runs),
+                "cold_start_s_runs": [round(r[0], 4) for r in runs],
+                "score_all_s": min(r[1] for r in runs), "n_texts": runs[0][2],
+                "peak_rss_mb": min(r[3] for r in runs) / 1024}
+    finally:
+        os.unlink(path)
+
+
+# -- peers --------------------------------------------------------------------------------
+
+def peer_python_reference(scorer, texts, args):
+    from ._scorer import Scorer
+
+    ref = Scorer(scorer.path, scorer.path.with_name("vocab.txt"), backend="python")
+    sample = texts[:max(512, len(texts) // 5)]
+    return {"reviews_per_s_b512": _throughput(ref.score, sample, 512, 1, 1),
+            "single": _latency(lambda t: ref.score([t]), texts, min(args.calls, 1000), 50),
+            "note": "pure-Python reference vectorizer + the same onnxruntime model"}
+
+
+def peer_sklearn(scorer, texts, args):
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    vocab = scorer.vectorizer.vocabulary
+    cv = CountVectorizer(binary=True, vocabulary=vocab.features, dtype=np.float32)
+
+    def score(batch):
+        csr = cv.transform(batch)
+        return scorer._run_ids(csr.indptr.astype(np.int64), csr.indices.astype(np.int32))
+
+    agree = float(np.mean((score(texts[:2000]) > 0.5) == (scorer.score(texts[:2000]) > 0.5)))
+    return {"reviews_per_s_b512": _throughput(score, texts, 512, 1, 1),
+            "single": _latency(lambda t: score([t]), texts, min(args.calls, 1000), 50),
+            "label_agreement_with_imdb_edge": agree,
+            "note": "CountVectorizer(binary=True) with its own tokenizer on our vocabulary + "
+                    "the same onnxruntime model"}
+
+
+def keras_from_onnx(scorer):
+    """The Keras network with the bundled ONNX model's weights (same numbers, TF runtime)."""
+    import keras
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(scorer.path)).graph
+    weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    layers, acts = [], {"Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid"}
+    for node in graph.node:
+        if node.op_type == "Gather" and node.input[0] in weights:
+            layers.append({"kernel": weights[node.input[0]], "bias": None, "act": None})
+        elif node.op_type == "MatMul" and node.input[1] in weights:
+            layers.append({"kernel": weights[node.input[1]], "bias": None, "act": None})
+        elif node.op_type == "Add" and layers and any(i in weights for i in node.input):
+            layers[-1]["bias"] = weights[next(i for i in node.input if i in weights)]
+        elif node.op_type in acts and layers:
+            layers[-1]["act"] = acts[node.op_type]
+    model = keras.Sequential([keras.Input(shape=(layers[0]["kernel"].shape[0],))])
+    for spec in layers:
+        units = spec["kernel"].shape[1]
+        dense = keras.layers.Dense(units, activation=spec["act"])
+        model.add(dense)
+        bias = spec["bias"] if spec["bias"] is not None else np.zeros(units, np.float32)
+        dense.set_weights([spec["kernel"], bias.reshape(units)])
+    return model
+
+
+def peer_keras(scorer, texts, args, model):
+    vec = scorer.vectorizer
+
+    def score(batch):
+        return model.predict(vec.transform(batch), batch_size=512, verbose=0)
+
+    diff = float(np.max(np.abs(score(texts[:512]).reshape(-1) - scorer.score(texts[:512]))))
+    single = _latency(lambda t: np.asarray(model(vec.transform([t]), training=False)), texts,
+                      min(args.calls, 300), 20)
+    return {"reviews_per_s_b512": _throughput(score, texts[:max(2048, len(texts) // 4)], 512, 1, 1),
+            "single": single, "max_abs_diff_vs_imdb_edge": diff,
+            "note": "same weights in Keras 3 / TensorFlow; our vectorizer -> dense multi-hot; "
+                    "predict() on batches, a direct call for single reviews"}
+
+
+def peer_litert(scorer, texts, args, model):
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    interpreter = Interpreter(model_content=converter.convert(), num_threads=1)
+    inp = interpreter.get_input_details()[0]
+    out_index = interpreter.get_output_details()[0]["index"]
+    vec = scorer.vectorizer
+    state = {"batch": None}
+
+    def score(batch):
+        x = vec.transform(batch)
+        if state["batch"] != len(batch):
+            interpreter.resize_tensor_input(inp["index"], x.shape)
+            interpreter.allocate_tensors()
+            state["batch"] = len(batch)
+        interpreter.set_tensor(inp["index"], x)
+        interpreter.invoke()
+        return interpreter.get_tensor(out_index)
+
+    diff = float(np.max(np.abs(score(texts[:512]).reshape(-1) - scorer.score(texts[:512]))))
+    return {"reviews_per_s_b512": _throughput(score, texts, 512, 1, 1),
+            "single": _latency(lambda t: score([t]), texts, min(args.calls, 1000), 50),
+            "max_abs_diff_vs_imdb_edge": diff,
+            "note": "same weights converted to .tflite, ai-edge-litert interpreter, 1 thread, "
+                    "dense multi-hot input"}
+
+
+def peer_fasttext(scorer, texts, args):
+    import fasttext
+
+    from ._data import read_imdb
+    from ._tokenizer import tokenize
+
+    data = read_imdb(args.data)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt", delete=False) as f:
+        for text, label in zip(data["train"].texts, data["train"].labels):
+            f.write(f"__label__{int(label)} {' '.join(tokenize(text))}\n")
+        path = f.name
+    try:
+        model = fasttext.train_supervised(path, epoch=5, lr=0.5, wordNgrams=1, thread=1,
+                                          seed=0, verbose=0)
+    finally:
+        os.unlink(path)
+    test = data["test"]
+    prepared = [" ".join(tokenize(t)) for t in test.texts]
+    labels, _ = model.predict(prepared, k=1)
+    accuracy = float(np.mean([lab[0] == f"__label__{int(y)}" for lab, y in zip(labels, test.labels)]))
+
+    def score(batch):   # fastText from raw text: our tokenizer, then predict
+        return model.predict([" ".join(tokenize(t)) for t in batch], k=1)
+
+    return {"reviews_per_s_b512": _throughput(score, texts, 512, 1, 1),
+            "single": _latency(lambda t: score([t]), texts, min(args.calls, 1000), 50),
+            "test_accuracy": accuracy,
+            "note": "a different model: fastText supervised (unigrams, 5 epochs) on the same "
+                    "training reviews, with our tokenizer in Python"}
+
+
+# -- report -------------------------------------------------------------------------------
+
+def print_table(results: dict) -> None:
+    edge = results["imdb_edge"]
+    tp = edge["throughput"]
+    cores = results["machine"]["cores"]
+    print(f"\nimdb-edge bench — {results['n_reviews']:,} reviews from {results['source']}")
+    m = results["machine"]
+    print(f"machine: {m['cpu']} ({m['cores']} cores), Python {m['python']}, numpy {m['numpy']}, "
+          f"onnxruntime {m['onnxruntime']}\n")
+    s = edge["single"]
+    print(f"single review, end to end: p50 {s['p50_us']:.1f} µs  p95 {s['p95_us']:.1f} µs  "
+          f"p99 {s['p99_us']:.1f} µs  ({s['calls']} calls)")
+    print("throughput (reviews/s):")
+    print(f"  {'batch':>6} {'1 thread':>12} {f'{cores} threads':>12}")
+    for batch in BATCH_SIZES:
+        one = tp[f"1t_b{batch}"]["reviews_per_s"]
+        many = tp.get(f"{cores}t_b{batch}", {}).get("reviews_per_s", float("nan"))
+        print(f"  {batch:>6} {one:>12,.0f} {many:>12,.0f}")
+    split = edge["split_b512"]
+    print(f"time split at batch 512: vectorizer {100 * split['vectorizer_share']:.0f}%, "
+          f"model {100 - 100 * split['vectorizer_share']:.0f}%")
+    cold = results.get("cold")
+    if cold:
+        print(f"cold start (import + load + first score): {1000 * cold['cold_start_s']:.0f} ms; "
+              f"peak RSS scoring {cold['n_texts']:,} reviews: {cold['peak_rss_mb']:.0f} MB")
+    v = results["vectorizer"]
+    if "reviews_per_s_1_thread" in v.get("cython", {}):
+        c, lower = v["cython"], v["str_lower"]
+        line = (f"vectorizer transform_ids: {c['reviews_per_s_1_thread']:,.0f} reviews/s "
+                f"({c['mb_per_s_1_thread']:.0f} MB/s) 1 thread, "
+                f"{c['reviews_per_s_2_threads']:,.0f} 2 threads; str.lower() "
+                f"{lower['reviews_per_s']:,.0f}/s ({v['cython_vs_str_lower']:.1f}x the floor)")
+        if "cython_vs_python" in v:
+            line += (f"; Python reference {v['python']['reviews_per_s_1_thread']:,.0f}/s "
+                     f"({v['cython_vs_python']:.0f}x slower)")
+        print(line)
+    base_tp = tp["1t_b512"]["reviews_per_s"]
+    base_p50 = s["p50_us"]
+    print(f"\n{'peer (1 thread)':<28} {'reviews/s b512':>15} {'vs imdb-edge':>13} "
+          f"{'p50 µs':>10} {'vs imdb-edge':>13}  notes")
+    print(f"{'imdb-edge':<28} {base_tp:>15,.0f} {'1.0x':>13} {base_p50:>10.1f} {'1.0x':>13}")
+    for name, peer in results["peers"].items():
+        if "skipped" in peer:
+            print(f"{name:<28} skipped: {peer['skipped']}")
+            continue
+        extra = []
+        if "test_accuracy" in peer:
+            extra.append(f"test acc {peer['test_accuracy']:.4f} "
+                         f"(imdb-edge {results.get('imdb_edge_test_accuracy', float('nan')):.4f})")
+        if "max_abs_diff_vs_imdb_edge" in peer:
+            extra.append(f"max |Δp| {peer['max_abs_diff_vs_imdb_edge']:.1e}")
+        if "label_agreement_with_imdb_edge" in peer:
+            extra.append(f"label agreement {peer['label_agreement_with_imdb_edge']:.3f}")
+        print(f"{name:<28} {peer['reviews_per_s_b512']:>15,.0f} "
+              f"{base_tp / peer['reviews_per_s_b512']:>12.1f}x {peer['single']['p50_us']:>10.1f} "
+              f"{peer['single']['p50_us'] / base_p50:>12.1f}x  {'; '.join(extra)}")
+    print("(vs imdb-edge: how many times slower the peer is)")
+
+
+def plot(results: dict, path: Path) -> str | None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib not installed: no chart"
+    tp = results["imdb_edge"]["throughput"]
+    cores = results["machine"]["cores"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for threads, style in ((1, "o-"), (cores, "s--")):
+        ys = [tp.get(f"{threads}t_b{b}", {}).get("reviews_per_s") for b in BATCH_SIZES]
+        if None not in ys:
+            left.plot(BATCH_SIZES, ys, style, label=f"imdb-edge, {threads} thread(s)")
+    for name, peer in results["peers"].items():
+        if "reviews_per_s_b512" in peer:
+            left.plot([512], [peer["reviews_per_s_b512"]], "x", markersize=9, label=name)
+    left.set_xscale("log")
+    left.set_yscale("log")
+    left.set_xlabel("batch size")
+    left.set_ylabel("reviews/s (end to end, raw text)")
+    left.set_title("Throughput")
+    left.legend(fontsize=8)
+    names = ["imdb-edge"] + [n for n, p in results["peers"].items() if "single" in p]
+    singles = [results["imdb_edge"]["single"]] + [results["peers"][n]["single"] for n in names[1:]]
+    x = np.arange(len(names))
+    for offset, key in ((-0.25, "p50_us"), (0.0, "p95_us"), (0.25, "p99_us")):
+        right.bar(x + offset, [s[key] for s in singles], width=0.25, label=key[:3])
+    right.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
+    right.set_yscale("log")
+    right.set_ylabel("µs per single review")
+    right.set_title("Single-review latency")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="imdb-edge bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="aclImdb_v1.tar.gz or folder (test reviews are used)")
+    parser.add_argument("--file", help="instead: a file with one review per line")
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--out", default="bench-results", help="folder for bench.json/.png")
+    parser.add_argument("--quick", action="store_true", help="a few seconds: smoke test")
+    parser.add_argument("--peers", default="python,sklearn,keras,litert,fasttext",
+                        help="comma-separated peers to try (default: %(default)s; '' = none)")
+    parser.add_argument("--limit", type=int, help="use only the first N reviews")
+    parser.add_argument("--calls", type=int, default=2000, help="single-review calls")
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3, help="best of N for throughput")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.limit = args.limit or 2000
+        args.calls, args.warmup, args.repeats = 300, 50, 1
+        if args.peers == parser.get_default("peers"):
+            args.peers = "python,sklearn"
+    from ._scorer import load
+
+    texts, source = load_reviews(args)
+    scorer = load(args.model, threads=1)
+    results = {"source": source, "n_reviews": len(texts), "machine": machine_info(),
+               "quick": args.quick, "model": scorer.info}
+    try:
+        results["imdb_edge_test_accuracy"] = float(scorer.info["test_accuracy"])
+    except (KeyError, ValueError):
+        pass
+    print(f"benchmarking {len(texts):,} reviews ...", file=sys.stderr)
+    results["vectorizer"] = bench_vectorizer(scorer, texts, args.repeats)
+    results["imdb_edge"] = bench_imdb_edge(scorer, texts, args)
+    results["cold"] = bench_cold_start(texts, args.model)
+    peers, keras_model = {}, None
+    wanted = [p for p in args.peers.split(",") if p]
+    for name in wanted:
+        label = {"python": "Python vectorizer + ORT", "sklearn": "sklearn CountVectorizer + ORT",
+                 "keras": "Keras/TensorFlow", "litert": "LiteRT (.tflite)",
+                 "fasttext": "fastText (other model)"}.get(name, name)
+        print(f"peer {label} ...", file=sys.stderr)
+        try:
+            if name == "python":
+                peers[label] = peer_python_reference(scorer, texts, args)
+            elif name == "sklearn":
+                peers[label] = peer_sklearn(scorer, texts, args)
+            elif name in ("keras", "litert"):
+                if keras_model is None:
+                    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+                    import tensorflow as tf
+                    tf.config.threading.set_intra_op_parallelism_threads(1)
+                    tf.config.threading.set_inter_op_parallelism_threads(1)
+                    keras_model = keras_from_onnx(scorer)
+                run = peer_keras if name == "keras" else peer_litert
+                peers[label] = run(scorer, texts, args, keras_model)
+            elif name == "fasttext":
+                peers[label] = peer_fasttext(scorer, texts, args)
+            else:
+                peers[label] = {"skipped": "unknown peer"}
+        except ImportError as exc:
+            peers[label] = {"skipped": f"not installed ({exc.name or exc})"}
+        except Exception as exc:  # noqa: BLE001 - a broken peer must not sink the report
+            peers[label] = {"skipped": f"failed: {type(exc).__name__}: {str(exc)[:160]}"}
+    results["peers"] = peers
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    note = plot(results, out / "bench.png")
+    print_table(results)
+    print(f"\nwrote {out / 'bench.json'}" + (f"; {note}" if note else f" and {out / 'bench.png'}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from imdb_edge import __version__
+from imdb_edge.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_score_texts(capsys):
+    code, out, _ = run(capsys, "score", "This movie was great", "Worst film ever, a total waste")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 2
+    assert float(lines[0].split("\t")[0]) > 0.5 and lines[0].endswith("positive")
+    assert float(lines[1].split("\t")[0]) < 0.5 and lines[1].endswith("negative")
+
+
+def test_score_file_formats(tmp_path, capsys):
+    lines = tmp_path / "r.txt"
+    lines.write_text("great film\nawful, boring film\n\n", encoding="utf-8")
+    code, out, _ = run(capsys, "score", "--file", str(lines), "--format", "jsonl")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [r["index"] for r in records] == [0, 1, 2]
+    assert records[0]["label"] == 1 and records[1]["label"] == 0
+
+    jsonl = tmp_path / "r.jsonl"
+    jsonl.write_text('{"review": "great film"}\n{"review": "awful film"}\n', encoding="utf-8")
+    code, out, _ = run(capsys, "score", "-f", str(jsonl), "--field", "review", "--format", "csv")
+    rows = out.splitlines()
+    assert code == 0 and rows[0] == "index,probability,label" and len(rows) == 3
+
+    table = tmp_path / "r.csv"
+    table.write_text('id,text\n1,"great, great film"\n2,"awful\nfilm"\n', encoding="utf-8")
+    code, out, _ = run(capsys, "score", "-f", str(table), "--column", "text")
+    assert code == 0 and len(out.splitlines()) == 2
+
+
+def test_score_bad_inputs(tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine\ncaf\xe9 bad\n")
+    code, _, err = run(capsys, "score", "-f", str(bad))
+    assert code == 1 and "invalid UTF-8" in err and "Traceback" not in err
+    code, out, _ = run(capsys, "score", "-f", str(bad), "--encoding-errors", "replace")
+    assert code == 0 and len(out.splitlines()) == 2
+    jsonl = tmp_path / "x.jsonl"
+    jsonl.write_text('{"text": "ok"}\n{"text": 3}\n', encoding="utf-8")
+    code, _, err = run(capsys, "score", "-f", str(jsonl))
+    assert code == 1 and "line 2" in err
+    code, _, err = run(capsys, "score", "-f", str(tmp_path / "missing.txt"))
+    assert code == 1 and "missing.txt" in err
+    code, _, err = run(capsys, "score", "x", "--model", str(tmp_path / "none.onnx"))
+    assert code == 1 and "model file not found" in err
+
+
+@pytest.mark.parametrize("argv", [["score"], ["score", "x", "--file", "f"], ["bogus"],
+                                  ["score", "x", "--threshold", "3"]])
+def test_usage_errors_exit_2(capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+
+
+def test_info_explain_decode(capsys):
+    code, out, _ = run(capsys, "info", "--json")
+    assert code == 0 and json.loads(out)["input_form"] == "ids"
+    code, out, _ = run(capsys, "explain", "a great film with a dull ending", "--json")
+    effects = {e["feature"]: e["effect"] for e in json.loads(out)["effects"]}
+    assert effects["great"] > 0 > effects["dull"]
+    code, out, _ = run(capsys, "decode", "0", "1")
+    assert code == 0 and len(out.split()) == 2
+
+
+def test_entry_point_stdin_and_version():
+    exe = [sys.executable, "-m", "imdb_edge"]
+    out = subprocess.run(exe + ["--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and __version__ in out.stdout
+    out = subprocess.run(exe + ["score", "--file", "-"], input="great film\nawful film\n",
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and len(out.stdout.splitlines()) == 2
+    out = subprocess.run(exe + ["score", "x", "--model", "/nonexistent/m.onnx"],
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1
+
+
+def test_help_does_not_import_onnxruntime():
+    code = ("import sys; from imdb_edge.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit: pass\n"
+            "sys.exit(1 if 'onnxruntime' in sys.modules or 'numpy' in sys.modules else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0

@@ -1,0 +1,194 @@
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import imdb_edge
+from imdb_edge import ModelError, Vocabulary
+from imdb_edge._scorer import CHUNK
+
+from .conftest import REVIEWS
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    return imdb_edge.load()
+
+
+def test_bundled_model_card(scorer):
+    info = scorer.info
+    assert info["preset"] == "default" and info["input_form"] == "ids"
+    assert info["tokenizer_version"] == str(imdb_edge.TOKENIZER_VERSION)
+    assert int(info["vocabulary_size"]) == 10_000
+    assert info["vocabulary_checksum"] == scorer.vectorizer.vocabulary.checksum
+    assert float(info["test_accuracy"]) >= 0.875
+    assert "default" in imdb_edge.presets()
+
+
+def test_obvious_reviews():
+    p = imdb_edge.score(["This movie was great", "Worst film ever, a total waste"])
+    assert p.dtype == np.float32 and p.shape == (2,)
+    assert p[0] > 0.5 > p[1]
+
+
+def test_bare_str_is_one_review(scorer):
+    assert scorer.score("A great film").shape == (1,)
+    assert scorer.score("A great film")[0] == scorer.score(["A great film"])[0]
+
+
+def test_batch_equals_one_by_one(scorer):
+    texts = REVIEWS * 3 + [""]
+    batch = scorer.score(texts)
+    single = np.array([scorer.score([t])[0] for t in texts])
+    np.testing.assert_allclose(batch, single, atol=1e-6)
+
+
+def test_iterables_and_chunking(scorer):
+    texts = [REVIEWS[i % len(REVIEWS)] + f" {i}" for i in range(2 * CHUNK + 7)]
+    expected = scorer.score(texts)
+    assert expected.shape == (len(texts),)
+    np.testing.assert_array_equal(scorer.score(t for t in texts), expected)
+    np.testing.assert_array_equal(scorer.score(tuple(texts)), expected)
+    assert scorer.score([]).shape == (0,)
+    assert scorer.score(iter([])).shape == (0,)
+
+
+def test_bad_items(scorer):
+    texts = ["fine"] * (CHUNK + 10)
+    texts[CHUNK + 3] = None
+    with pytest.raises(TypeError, match=rf"texts\[{CHUNK + 3}\] is NoneType, expected str"):
+        scorer.score(texts)
+    with pytest.raises(TypeError, match="texts=None"):
+        scorer.score(None)
+    with pytest.raises(TypeError, match="decode it first"):
+        scorer.score(b"bytes")
+    with pytest.raises(TypeError, match="Received: int"):
+        scorer.score(3)
+
+
+def test_predict(scorer):
+    labels = scorer.predict(["This movie was great", "Worst film ever, a total waste"])
+    assert labels.tolist() == [1, 0] and labels.dtype == np.int8
+    assert scorer.predict(["This movie was great"], threshold=1.0).tolist() == [0]
+    with pytest.raises(ValueError, match="threshold"):
+        scorer.predict(["x"], threshold=2)
+
+
+def test_explain(scorer):
+    effects = scorer.explain("A great, wonderful film with a dull ending")
+    words = {e["feature"]: e["effect"] for e in effects}
+    assert words["great"] > 0 and words["wonderful"] > 0 and words["dull"] < 0
+    magnitudes = [abs(e["effect"]) for e in effects]
+    assert magnitudes == sorted(magnitudes, reverse=True)
+    assert scorer.explain("zzzqqq xxyyzz") == []
+    # leaving a word out really changes the score by its effect
+    base = scorer.score(["great film"])[0]
+    effect = {e["feature"]: e["effect"] for e in scorer.explain("great film")}["great"]
+    assert abs((base - scorer.score(["film"])[0]) - effect) < 1e-6
+
+
+def test_decode(scorer):
+    indptr, ids = scorer.vectorizer.transform_ids(["the movie"])
+    assert scorer.decode(ids) == ["the", "movie"]
+
+
+def test_threads_share_one_scorer(scorer):
+    texts = [REVIEWS[i % len(REVIEWS)] * (1 + i % 5) for i in range(500)]
+    expected = scorer.score(texts)
+    bad = []
+
+    def work():
+        for _ in range(10):
+            if not np.array_equal(scorer.score(texts), expected):
+                bad.append(1)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not bad
+
+
+def test_huge_review(scorer):
+    p = scorer.score([("A wonderful, moving film. " * 400_000)[:10_000_000]])
+    assert p.shape == (1,) and p[0] > 0.5
+
+
+def test_million_short_reviews_bounded_memory(scorer):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    p = scorer.score(f"review {i} was great" for i in range(1_000_000))
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert p.shape == (1_000_000,) and np.isfinite(p).all()
+    assert grown_mb < 150, f"peak RSS grew by {grown_mb:.0f} MB"
+
+
+# -- bad model files ---------------------------------------------------------------------
+
+@pytest.fixture()
+def model_copy(tmp_path, scorer):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    shutil.copy(scorer.path, folder / "model.onnx")
+    shutil.copy(scorer.path.with_name("vocab.txt"), folder / "vocab.txt")
+    return folder
+
+
+def test_model_folder_and_file(model_copy, scorer):
+    for model in (model_copy, model_copy / "model.onnx", str(model_copy)):
+        assert imdb_edge.load(model).score(["great"])[0] == scorer.score(["great"])[0]
+
+
+def test_missing_model(tmp_path):
+    with pytest.raises(ModelError, match="model file not found: .*nothing.onnx"):
+        imdb_edge.load(tmp_path / "nothing.onnx")
+    with pytest.raises(ModelError, match="no bundled model named 'nope'"):
+        imdb_edge.load("nope")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_corrupt_model(model_copy, damage):
+    path = model_copy / "model.onnx"
+    data = path.read_bytes()
+    path.write_bytes({"truncate": data[: len(data) // 3], "garbage": os.urandom(5000),
+                      "empty": b""}[damage])
+    with pytest.raises(ModelError, match=r"model.onnx: not a loadable ONNX model"):
+        imdb_edge.load(model_copy)
+
+
+def test_missing_vocabulary(model_copy):
+    (model_copy / "vocab.txt").unlink()
+    with pytest.raises(ModelError, match="vocabulary file not found: .*vocab.txt"):
+        imdb_edge.load(model_copy)
+
+
+def test_foreign_vocabulary(model_copy, scorer):
+    features = list(reversed(scorer.vectorizer.vocabulary.features))
+    Vocabulary(features).save(model_copy / "vocab.txt")
+    with pytest.raises(ModelError, match=r"vocabulary checksum sha256:\w+ does not match model"):
+        imdb_edge.load(model_copy)
+
+
+def test_threads_argument():
+    with pytest.raises(ValueError, match="threads must be"):
+        imdb_edge.load(threads=0)
+
+
+def test_import_pulls_in_no_tensorflow():
+    code = ("import sys, imdb_edge; imdb_edge.score(['great']); "
+            "bad = [m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(os.environ.get("IMDB_EDGE_RUNTIME_ONLY") != "1",
+                    reason="only in the runtime-only environment (IMDB_EDGE_RUNTIME_ONLY=1)")
+def test_runtime_env_has_no_tensorflow():
+    import importlib.util
+    for name in ("tensorflow", "keras", "tf2onnx"):
+        assert importlib.util.find_spec(name) is None, f"{name} is installed"
+    assert imdb_edge.score(["This movie was great"])[0] > 0.5

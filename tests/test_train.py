@@ -1,0 +1,141 @@
+"""Training package tests: a tiny fixture data set (seconds), and the real one when present."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow", reason="training tests need the train extra (TensorFlow)")
+pytest.importorskip("tf2onnx", reason="training tests need the train extra (tf2onnx)")
+
+import imdb_edge  # noqa: E402
+from imdb_edge._data import DataError  # noqa: E402
+from train import export as export_mod  # noqa: E402
+from train.__main__ import main as train_main  # noqa: E402
+from train.pipeline import Config, reproduce  # noqa: E402
+
+from .fixtures import make_archive  # noqa: E402
+
+pytestmark = pytest.mark.train
+
+
+def tiny_config(data, out, **overrides):
+    values = dict(data=str(data), out=str(out), vocab_size=60, epochs=5, final_epochs=4,
+                  learning_rate=1e-2,
+                  val_size=20, batch_size=16, verbose=0, seed=7)
+    values.update(overrides)
+    return Config(**values)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    archive = make_archive(root / "aclImdb_v1.tar.gz", n_per_class=40)
+    cfg = tiny_config(archive, root / "run")
+    return cfg, reproduce(cfg)
+
+
+def test_outputs(tiny_run):
+    cfg, metrics = tiny_run
+    out = __import__("pathlib").Path(cfg.out)
+    for name in ("config.json", "history.json", "history.png", "metrics.json", "vocab.txt",
+                 "model.onnx", "model_dense.onnx"):
+        assert (out / name).is_file(), name
+    saved = json.loads((out / "metrics.json").read_text())
+    for key in ("test_loss", "test_accuracy", "validation_history", "first_10_test_probabilities",
+                "data_sha256", "vocabulary_checksum", "versions"):
+        assert key in saved
+    assert len(saved["validation_history"]["val_accuracy"]) == cfg.epochs
+    assert len(saved["first_10_test_probabilities"]) == 10
+    assert saved["test_accuracy"] > 0.8          # the fixture's words separate the classes
+    assert (out / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(out.glob(".export-*"))
+
+
+def test_exported_model_loads_with_metadata(tiny_run):
+    cfg, metrics = tiny_run
+    scorer = imdb_edge.load(os.path.join(cfg.out, "model.onnx"))
+    info = scorer.info
+    assert info["input_form"] == "ids"
+    assert info["vocabulary_checksum"] == metrics["vocabulary_checksum"]
+    assert info["train_data_sha256"] == metrics["data_sha256"]
+    assert float(info["test_accuracy"]) == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    dense = imdb_edge.load(os.path.join(cfg.out, "model_dense.onnx"))
+    assert dense.input_form == "dense"
+    texts = ["great wonderful film", "awful boring waste", "", "the movie"]
+    np.testing.assert_allclose(scorer.score(texts), dense.score(texts), atol=1e-5)
+    assert metrics["onnx_ids_max_abs_diff"] <= 1e-5 and metrics["onnx_dense_max_abs_diff"] <= 1e-5
+
+
+def test_same_seed_same_results(tiny_run, tmp_path):
+    cfg, metrics = tiny_run
+    again = reproduce(tiny_config(cfg.data, tmp_path / "again"), export=False)
+    assert again["vocabulary_checksum"] == metrics["vocabulary_checksum"]
+    assert again["test_loss"] == metrics["test_loss"]
+    assert again["validation_history"] == metrics["validation_history"]
+
+
+def test_export_refuses_a_mismatch(tiny_run, tmp_path):
+    import keras
+    cfg, metrics = tiny_run
+    from imdb_edge import Vocabulary
+    from train.pipeline import build_model
+    vocab = Vocabulary.load(os.path.join(cfg.out, "vocab.txt"))
+    model = build_model(cfg, len(vocab))
+    texts = ["great film", "awful film"]
+    wrong = np.array([0.5, 0.5], np.float32) + 0.01
+    out = tmp_path / "export"
+    with pytest.raises(export_mod.ExportError, match="differs from Keras"):
+        export_mod.export_model(model, vocab, out, test_texts=texts, keras_probabilities=wrong,
+                                metrics={"test_loss": 1.0, "test_accuracy": 0.5})
+    assert list(out.iterdir()) == []
+    assert isinstance(model, keras.Model)
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert train_main(["reproduce", "--data", str(tmp_path / "none.tar.gz"),
+                       "--out", str(tmp_path / "o")]) == 1
+    assert "data set not found" in capsys.readouterr().err
+    bad = tmp_path / "aclImdb_v1.tar.gz"
+    bad.write_bytes(b"not an archive")
+    assert train_main(["reproduce", "--data", str(bad), "--out", str(tmp_path / "o")]) == 1
+    assert "not a readable aclImdb archive" in capsys.readouterr().err
+    partial = make_archive(tmp_path / "p.tar.gz", n_per_class=3, drop="aclImdb/train/pos")
+    assert train_main(["reproduce", "--data", str(partial), "--out", str(tmp_path / "o")]) == 1
+    assert "no train/pos reviews" in capsys.readouterr().err
+
+
+def test_config_checks():
+    with pytest.raises(ValueError, match="activation"):
+        Config(activation="gelu")
+    with pytest.raises(DataError):
+        reproduce(Config(data="/nonexistent/x.tar.gz", out="/tmp/never"))
+
+
+def test_sweep_on_fixture(tmp_path):
+    from train.sweep import run_sweep
+    archive = make_archive(tmp_path / "aclImdb_v1.tar.gz", n_per_class=30)
+    cfg = tiny_config(archive, tmp_path / "sweep", epochs=3)
+    rows = run_sweep(cfg, table_path=tmp_path / "sweep.md", variants=["baseline", "tanh"])
+    assert [r["variant"] for r in rows] == ["baseline", "tanh"]
+    assert all(1 <= r["best_epoch"] <= 3 and 0 <= r["test_accuracy"] <= 1 for r in rows)
+    assert "| baseline |" in (tmp_path / "sweep.md").read_text()
+    assert (tmp_path / "sweep" / "sweep.csv").read_text().startswith("variant,")
+
+
+@pytest.mark.data
+def test_real_data_reproduces_the_book(data_path, tmp_path):
+    cfg = Config(data=str(data_path), out=str(tmp_path / "real"), verbose=0)
+    metrics = reproduce(cfg)
+    val = metrics["validation_history"]["val_accuracy"]
+    assert 2 <= metrics["best_val_epoch"] <= 6
+    assert val[-1] < max(val) - 0.01                  # overfitting after the peak
+    assert metrics["test_accuracy"] >= 0.875
+    # the runtime, on the same raw text, equals Keras (checked during export, over all 25,000)
+    assert metrics["onnx_ids_max_abs_diff"] <= 1e-5
+    assert metrics["onnx_dense_max_abs_diff"] <= 1e-5
+    from imdb_edge._data import read_imdb
+    test = read_imdb(data_path, splits=("test",))["test"]
+    runtime = imdb_edge.load(os.path.join(cfg.out, "model.onnx")).score(test.texts[:10])
+    np.testing.assert_allclose(runtime, metrics["first_10_test_probabilities"], atol=2e-6)
