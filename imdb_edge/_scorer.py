@@ -101,16 +101,19 @@ class Scorer:
 
     # -- scoring ------------------------------------------------------------------------
 
-    def _run_ids(self, indptr: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    def _run_ids(self, indptr: np.ndarray, ids: np.ndarray,
+                 rows: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities, float32 ``(n_texts,)``, of texts encoded as by ``transform_ids``."""
         n_texts = len(indptr) - 1
         if n_texts == 0:
             return np.zeros(0, np.float32)
+        if rows is None:
+            rows = np.repeat(np.arange(n_texts, dtype=np.int64), np.diff(indptr))
         if self.input_form == "dense":
             dense = np.zeros((n_texts, len(self.vectorizer.vocabulary)), np.float32)
-            dense[np.repeat(np.arange(n_texts), np.diff(indptr)), ids] = 1.0
+            dense[rows, ids] = 1.0
             feed = {DENSE_INPUT: dense}
         else:
-            rows = np.repeat(np.arange(n_texts, dtype=np.int64), np.diff(indptr))
             feed = {IDS_INPUT: ids, ROWS_INPUT: rows.reshape(-1, 1),
                     COUNT_INPUT: np.array([n_texts], np.int64)}
         (out,) = self._session.run([OUTPUT], feed)
@@ -125,6 +128,9 @@ class Scorer:
                             f"{type(texts).__name__}; decode it first")
         if texts is None:
             raise TypeError("texts must be str or an iterable of str. Received: texts=None")
+        if type(texts) is list and len(texts) <= CHUNK:
+            yield texts
+            return
         if isinstance(texts, (list, tuple)):
             for start in range(0, len(texts), CHUNK):
                 yield list(texts[start:start + CHUNK])
@@ -152,13 +158,16 @@ class Scorer:
                 names its index and type).
         """
         parts, offset = [], 0
+        table = self.vectorizer._table
         for chunk in self._chunks(texts):
             try:
-                indptr, ids = self.vectorizer.transform_ids(chunk)
+                encoded = table.transform_ids(chunk, True)
             except TypeError as exc:
                 raise _shift_index(exc, offset) from None
-            parts.append(self._run_ids(indptr, ids))
+            parts.append(self._run_ids(*encoded))
             offset += len(chunk)
+        if len(parts) == 1:
+            return parts[0]
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
     def predict(self, texts: str | Iterable[str], threshold: float = 0.5) -> np.ndarray:

@@ -19,7 +19,7 @@ class FeatureTable:
         self.size = len(features)
         self.ngram = ngram
 
-    def transform_ids(self, texts: list) -> tuple[np.ndarray, np.ndarray]:
+    def transform_ids(self, texts: list, with_rows: bool = False) -> tuple[np.ndarray, ...]:
         indptr = np.zeros(len(texts) + 1, dtype=np.int64)
         chunks = []
         for i, text in enumerate(texts):
@@ -30,4 +30,6 @@ class FeatureTable:
             indptr[i + 1] = indptr[i] + len(ids)
         ids = np.fromiter((j for chunk in chunks for j in chunk), dtype=np.int32,
                           count=int(indptr[-1]))
+        if with_rows:
+            return indptr, ids, np.repeat(np.arange(len(texts), dtype=np.int64), np.diff(indptr))
         return indptr, ids

@@ -60,7 +60,7 @@ def _resolve_backend(backend: str | None) -> str:
 
 def as_text_list(texts: Iterable[str]) -> list:
     """``texts`` as a list, rejecting the two classic mistakes (a bare str, None)."""
-    if isinstance(texts, list):
+    if type(texts) is list:      # exactly list: the compiled path takes nothing else
         return texts
     if isinstance(texts, (str, bytes, bytearray)):
         raise TypeError(

@@ -360,15 +360,18 @@ cdef class FeatureTable:
     def __dealloc__(self):
         free(self.table.slots)
 
-    def transform_ids(self, list texts):
+    def transform_ids(self, list texts, bint with_rows=False):
         """Unique in-vocabulary feature ids of each text, in order of first occurrence.
 
         Args:
             texts: list of ``str`` (IN).
+            with_rows: also return each id's text index (what the model's ``rows`` input
+                takes), filled here at no measurable cost instead of by three numpy calls.
 
         Returns:
             ``(indptr, ids)``: int64 ``(n_texts + 1,)`` and int32 ``(nnz,)``; the ids of text
-            ``i`` are ``ids[indptr[i]:indptr[i + 1]]``.
+            ``i`` are ``ids[indptr[i]:indptr[i + 1]]``. With ``with_rows``, a third array,
+            int64 ``(nnz,)``.
 
         Raises:
             TypeError: an item is not a ``str`` (the message names its index and type).
@@ -425,7 +428,12 @@ cdef class FeatureTable:
             _copy_int64(indptr, indptr_buf, n + 1)
             if out.nnz > 0:
                 _copy_int32(ids, out.ids, out.nnz)
-            return indptr, ids
+            if not with_rows:
+                return indptr, ids
+            rows = np.empty(out.nnz, dtype=np.int64)
+            if out.nnz > 0:
+                _fill_rows(rows, indptr_buf, n)
+            return indptr, ids, rows
         finally:
             free(kinds)
             free(datas)
@@ -437,6 +445,13 @@ cdef class FeatureTable:
 
 cdef void _copy_int64(int64_t[::1] dest, const int64_t* src, Py_ssize_t n) noexcept:
     memcpy(&dest[0], src, n * sizeof(int64_t))
+
+
+cdef void _fill_rows(int64_t[::1] rows, const int64_t* indptr, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t t, k
+    for t in range(n):
+        for k in range(indptr[t], indptr[t + 1]):
+            rows[k] = t
 
 
 cdef void _copy_int32(int32_t[::1] dest, const int32_t* src, Py_ssize_t n) noexcept:

@@ -192,3 +192,11 @@ def test_runtime_env_has_no_tensorflow():
     for name in ("tensorflow", "keras", "tf2onnx"):
         assert importlib.util.find_spec(name) is None, f"{name} is installed"
     assert imdb_edge.score(["This movie was great"])[0] > 0.5
+
+
+def test_list_subclass_and_numpy_strings(scorer):
+    class Texts(list):
+        pass
+    expected = scorer.score(REVIEWS)
+    np.testing.assert_array_equal(scorer.score(Texts(REVIEWS)), expected)
+    np.testing.assert_array_equal(scorer.score(np.array(REVIEWS)), expected)

@@ -196,3 +196,17 @@ def test_parity_on_every_real_review(data_path):
     np.testing.assert_array_equal(c[0], py[0])
     mismatched = int(np.sum(c[1] != py[1]))
     assert mismatched == 0, f"{mismatched} of {py[1].size} ids differ"
+
+
+def test_list_subclass(backend, small_vocab):
+    class Texts(list):
+        pass
+    vec = Vectorizer(small_vocab, backend=backend)
+    np.testing.assert_array_equal(vec.transform_ids(Texts(REVIEWS))[1], vec.transform_ids(REVIEWS)[1])
+
+
+def test_rows_output(backend, small_vocab):
+    vec = Vectorizer(small_vocab, backend=backend)
+    indptr, ids, rows = vec._table.transform_ids(REVIEWS + [""], True)
+    np.testing.assert_array_equal(rows, np.repeat(np.arange(len(REVIEWS) + 1), np.diff(indptr)))
+    assert rows.dtype == np.int64
