@@ -1,7 +1,8 @@
 """Where models live: bundled presets (``imdb_edge/models/<name>/``) or user folders.
 
-A model folder holds ``model.onnx`` and ``vocab.txt``. A model can be named by preset name,
-by its folder, or by its ``.onnx`` file (the vocabulary is then ``vocab.txt`` beside it).
+A model folder holds ``model.onnx`` and ``vocab.txt`` (or ``vocab.txt.gz``). A model can be
+named by preset name, by its folder, or by its ``.onnx`` file (the vocabulary is then the
+``vocab.txt[.gz]`` beside it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ._errors import ModelError
 DEFAULT_PRESET = "default"
 MODEL_FILE = "model.onnx"
 VOCAB_FILE = "vocab.txt"
+VOCAB_FILE_GZ = "vocab.txt.gz"
 
 
 def presets() -> list[str]:
@@ -42,11 +44,18 @@ def resolve_model(model: str | os.PathLike | None) -> tuple[Path, Path]:
             available = ", ".join(presets()) or "none"
             raise ModelError(f"no bundled model named {model!r} (bundled: {available}); "
                              "pass a model folder or .onnx file path instead")
-        return folder / MODEL_FILE, folder / VOCAB_FILE
+        return folder / MODEL_FILE, _vocab_in(folder)
     path = Path(model)
     if path.is_dir():
-        return path / MODEL_FILE, path / VOCAB_FILE
-    return path, path.with_name(VOCAB_FILE)
+        return path / MODEL_FILE, _vocab_in(path)
+    return path, _vocab_in(path.parent)
+
+
+def _vocab_in(folder: Path) -> Path:
+    plain = folder / VOCAB_FILE
+    if not plain.exists() and (folder / VOCAB_FILE_GZ).exists():
+        return folder / VOCAB_FILE_GZ
+    return plain
 
 
 def resolve_vocabulary(path: str | os.PathLike | None) -> Path:

@@ -1,6 +1,7 @@
 """Vocabulary: the ordered feature list a model was trained on, as a plain text file.
 
-File format (UTF-8, lines separated by ``\\n`` only)::
+File format (UTF-8, lines separated by ``\\n`` only; optionally gzip-compressed, as
+``vocab.txt.gz``, for large n-gram vocabularies)::
 
     #imdb-edge-vocabulary
     #tokenizer_version=1
@@ -23,7 +24,9 @@ that records it can check it was trained on exactly this vocabulary.
 from __future__ import annotations
 
 import collections
+import gzip
 import hashlib
+import zlib
 import os
 import tempfile
 from pathlib import Path
@@ -115,9 +118,16 @@ class Vocabulary:
         return "\n".join(header + self.features) + "\n"
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the vocabulary file atomically (temporary file, then rename)."""
+        """Write the vocabulary file atomically (temporary file, then rename).
+
+        A name ending in ``.gz`` is gzip-compressed (reproducibly: no timestamp); the text
+        inside is the same format.
+        """
         path = Path(path)
-        write_atomic(path, self.to_text().encode("utf-8"))
+        data = self.to_text().encode("utf-8")
+        if path.suffix == ".gz":
+            data = gzip.compress(data, compresslevel=9, mtime=0)
+        write_atomic(path, data)
         return path
 
     @classmethod
@@ -139,6 +149,11 @@ class Vocabulary:
 
         if not raw:
             raise fail("file is empty")
+        if raw[:2] == b"\x1f\x8b":
+            try:
+                raw = gzip.decompress(raw)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise fail(f"corrupt gzip data ({exc})") from None
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
