@@ -217,6 +217,27 @@ def bench_cold_start(texts, model) -> dict:
         os.unlink(path)
 
 
+def bench_presets(names: list[str], texts, args) -> dict:
+    """Each bundled preset on the same reviews: accuracy, size, speed, in one run."""
+    from ._scorer import load
+
+    out = {}
+    for name in names:
+        start = time.perf_counter()
+        scorer = load(name, threads=1)
+        load_s = time.perf_counter() - start
+        info = scorer.info
+        out[name] = {
+            "test_accuracy": float(info.get("test_accuracy", "nan")),
+            "model_bytes": os.path.getsize(scorer.path),
+            "features": int(info["vocabulary_size"]), "ngram": int(info["ngram"]),
+            "load_s": load_s,
+            "reviews_per_s_b512": _throughput(scorer.score, texts, 512, 1, args.repeats),
+            "single": _latency(lambda t: scorer.score([t]), texts, args.calls, args.warmup),
+        }
+    return out
+
+
 # -- peers --------------------------------------------------------------------------------
 
 def peer_python_reference(scorer, texts, args):
@@ -410,6 +431,15 @@ def print_table(results: dict) -> None:
               f"{base_tp / peer['reviews_per_s_b512']:>12.1f}x {peer['single']['p50_us']:>10.1f} "
               f"{peer['single']['p50_us'] / base_p50:>12.1f}x  {'; '.join(extra)}")
     print("(vs imdb-edge: how many times slower the peer is)")
+    presets = results.get("presets") or {}
+    if presets:
+        print(f"\n{'preset':<10} {'test acc':>9} {'features':>9} {'model MB':>9} {'load s':>7} "
+              f"{'reviews/s b512':>15} {'p50 µs':>8} {'p99 µs':>8}")
+        for name, p in presets.items():
+            print(f"{name:<10} {p['test_accuracy']:>9.4f} {p['features']:>9,} "
+                  f"{p['model_bytes'] / 1e6:>9.2f} {p['load_s']:>7.2f} "
+                  f"{p['reviews_per_s_b512']:>15,.0f} {p['single']['p50_us']:>8.1f} "
+                  f"{p['single']['p99_us']:>8.1f}")
 
 
 def plot(results: dict, path: Path) -> str | None:
@@ -462,6 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peers", default="python,sklearn,keras,litert,fasttext",
                         help="comma-separated peers to try (default: %(default)s; '' = none)")
     parser.add_argument("--limit", type=int, help="use only the first N reviews")
+    parser.add_argument("--presets", default="all",
+                        help="bundled presets to compare, comma-separated ('all', '' = none)")
     parser.add_argument("--calls", type=int, default=2000, help="single-review calls")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3, help="best of N for throughput")
@@ -485,6 +517,11 @@ def main(argv: list[str] | None = None) -> int:
     results["vectorizer"] = bench_vectorizer(scorer, texts, args.repeats)
     results["imdb_edge"] = bench_imdb_edge(scorer, texts, args)
     results["cold"] = bench_cold_start(texts, args.model)
+    from ._models import presets as bundled
+    names = bundled() if args.presets == "all" else [p for p in args.presets.split(",") if p]
+    if names:
+        print("presets ...", file=sys.stderr)
+        results["presets"] = bench_presets(names, texts, args)
     peers, keras_model = {}, None
     wanted = [p for p in args.peers.split(",") if p]
     for name in wanted:

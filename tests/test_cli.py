@@ -95,3 +95,10 @@ def test_help_does_not_import_onnxruntime():
             "sys.exit(1 if 'onnxruntime' in sys.modules or 'numpy' in sys.modules else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0
+
+
+def test_accurate_model_option(capsys):
+    code, out, _ = run(capsys, "score", "--model", "accurate", "This movie was great",
+                       "Worst film ever, a total waste")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].endswith("positive") and lines[1].endswith("negative")

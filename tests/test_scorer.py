@@ -200,3 +200,16 @@ def test_list_subclass_and_numpy_strings(scorer):
     expected = scorer.score(REVIEWS)
     np.testing.assert_array_equal(scorer.score(Texts(REVIEWS)), expected)
     np.testing.assert_array_equal(scorer.score(np.array(REVIEWS)), expected)
+
+
+def test_accurate_preset():
+    accurate = imdb_edge.load("accurate")
+    info = accurate.info
+    assert info["preset"] == "accurate" and int(info["ngram"]) == 2
+    assert float(info["test_accuracy"]) >= 0.915
+    assert float(info["test_accuracy"]) >= float(imdb_edge.load().info["test_accuracy"]) + 0.02
+    assert accurate.vectorizer.vocabulary.ngram == 2
+    p = accurate.score(["This movie was great", "Worst film ever, a total waste"])
+    assert p[0] > 0.5 > p[1]
+    assert any(" " in e["feature"] for e in accurate.explain("not bad at all, a fine film"))
+    assert accurate.path.with_name("vocab.txt.gz").is_file()

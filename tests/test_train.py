@@ -139,3 +139,38 @@ def test_real_data_reproduces_the_book(data_path, tmp_path):
     test = read_imdb(data_path, splits=("test",))["test"]
     runtime = imdb_edge.load(os.path.join(cfg.out, "model.onnx")).score(test.texts[:10])
     np.testing.assert_allclose(runtime, metrics["first_10_test_probabilities"], atol=2e-6)
+
+
+def test_accurate_on_fixture(tmp_path):
+    from train.accurate import AccurateConfig, train_accurate
+    archive = make_archive(tmp_path / "aclImdb_v1.tar.gz", n_per_class=40)
+    cfg = AccurateConfig(data=str(archive), out=str(tmp_path / "acc"), vocab_sizes=[50, 200],
+                         l2=[1e-6], max_epochs=6, val_size=20, batch_size=16,
+                         learning_rate=0.05, min_count=1)
+    metrics = train_accurate(cfg)
+    assert metrics["chosen"]["ngram"] == 2 and metrics["test_accuracy"] > 0.8
+    scorer = imdb_edge.load(tmp_path / "acc")
+    assert scorer.vectorizer.vocabulary.ngram == 2 and scorer.info["preset"] == "accurate"
+    assert metrics["onnx_ids_max_abs_diff"] <= 1e-5
+    effects = scorer.explain("great wonderful film but awful ending")
+    assert any(" " in e["feature"] for e in effects) or len(effects) > 0
+
+
+def test_nb_ratios_sign():
+    from train.accurate import nb_ratios
+    indptr = np.array([0, 2, 4, 5])
+    ids = np.array([0, 1, 0, 2, 2])        # feature 1 only in the positive text
+    r = nb_ratios(indptr, ids, np.array([1, 0, 0]), 3, alpha=1.0)
+    assert r[1] > 0 > r[2]
+
+
+@pytest.mark.data
+def test_real_data_accurate_beats_default_by_2_points(data_path, tmp_path):
+    from train.accurate import AccurateConfig, train_accurate
+    cfg = AccurateConfig(data=str(data_path), out=str(tmp_path / "acc"), vocab_sizes=[400_000],
+                         l2=[1e-6], max_epochs=10)
+    metrics = train_accurate(cfg)
+    default_accuracy = float(imdb_edge.load().info["test_accuracy"])
+    assert metrics["test_accuracy"] >= default_accuracy + 0.02
+    assert metrics["test_accuracy"] >= 0.915
+    assert metrics["model_bytes"] <= 5_000_000

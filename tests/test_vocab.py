@@ -72,3 +72,15 @@ def test_constructor_checks():
         Vocabulary(["a"], ngram=4)
     with pytest.raises(TypeError, match=r"texts\[1\] is int"):
         Vocabulary.build(["a", 1])
+
+
+def test_gzip_roundtrip_and_corrupt(tmp_path):
+    vocab = Vocabulary.build(REVIEWS, size=80, ngram=2)
+    path = vocab.save(tmp_path / "vocab.txt.gz")
+    assert path.read_bytes()[:2] == b"\x1f\x8b"
+    assert Vocabulary.load(path).checksum == vocab.checksum
+    assert vocab.save(tmp_path / "again.txt.gz").read_bytes() == path.read_bytes()  # reproducible
+    broken = tmp_path / "broken.txt.gz"
+    broken.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(ModelError, match="broken.txt.gz: corrupt gzip data"):
+        Vocabulary.load(broken)
