@@ -26,7 +26,8 @@ IDS_INPUT = "ids"             # int32 (nnz,): feature ids of all texts, text aft
 ROWS_INPUT = "rows"           # int64 (nnz, 1): the text each id belongs to
 COUNT_INPUT = "n_texts"       # int64 (1,)
 OUTPUT = "probability"        # float32 (n, 1)
-CHUNK = 1024                  # texts vectorized and scored at a time: bounds memory
+CHUNK = 256                   # texts vectorized and scored at a time: bounds memory (peak RSS
+                              # scoring 25,000 reviews: 73 MB at 256, 93 MB at 1,024, same speed)
 
 
 def _session_options(ort, threads: int):
