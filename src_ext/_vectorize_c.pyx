@@ -39,8 +39,9 @@ ctypedef fused char_t:
 
 cdef enum:
     MAX_NGRAM = 3
-cdef uint64_t FNV_OFFSET = 0xcbf29ce484222325ULL
-cdef uint64_t FNV_PRIME = 0x100000001b3ULL
+cdef uint64_t HASH_SEED = 0xcbf29ce484222325ULL
+cdef uint64_t HASH_MULTIPLIER = 0x9E3779B97F4A7C15ULL
+cdef uint64_t WIDE_MARK = 1ULL << 63
 cdef int32_t EMPTY = -1
 
 # Word-character flags for code points < 256, filled once from Py_UNICODE_ISALNUM itself so
@@ -72,18 +73,67 @@ cdef inline uint32_t get(const char_t* data, Py_ssize_t i) noexcept nogil:
         return data[i]
 
 
+# For 1-byte texts, one table read gives both answers: the lowercased code point if it is a
+# word character, else 0 (no word character is U+0000).
+cdef uint8_t _WORD_LATIN1[256]
+for _c in range(256):
+    _WORD_LATIN1[_c] = _LOWER_LATIN1[_c] if _IS_WORD_LATIN1[_LOWER_LATIN1[_c]] else 0
+
+
 cdef inline bint is_word(Py_UCS4 c) noexcept nogil:
     if c < 256:
         return _IS_WORD_LATIN1[c]
     return Py_UNICODE_ISALNUM(c)
 
 
-cdef inline bint is_apostrophe(Py_UCS4 c) noexcept nogil:
-    return c == 0x27 or c == 0x2019
+cdef inline uint32_t word_at(const char_t* data, Py_ssize_t i) noexcept nogil:
+    """Code point ``i`` of the lowered text if it is a word character, else 0."""
+    cdef uint32_t c
+    if char_t is uint8_t:
+        return _WORD_LATIN1[data[i]]
+    else:
+        c = data[i]
+        return c if is_word(c) else 0
 
 
-cdef inline uint64_t fnv_step(uint64_t h, Py_UCS4 c) noexcept nogil:
-    return (h ^ <uint64_t>c) * FNV_PRIME
+cdef struct TokenHash:
+    # A token's hash, fed one code point at a time. Code points below 256 are packed 8 to a
+    # 64-bit block and each full block is mixed in with one multiply, so a typical token costs
+    # one multiply instead of one per character. Packing is injective: word characters are
+    # never 0, so a partial block (top byte 0) differs from a full one, and a code point of 256
+    # or more is mixed in alone, marked by bit 63, which no packed block of nonzero bytes with a
+    # zero byte below its top can equal. Only the mixing can collide, as any 64-bit hash can.
+    uint64_t h
+    uint64_t block
+    int n
+
+
+cdef inline void hash_start(TokenHash* t) noexcept nogil:
+    t.h = HASH_SEED
+    t.block = 0
+    t.n = 0
+
+
+cdef inline void hash_feed(TokenHash* t, uint32_t c) noexcept nogil:
+    if c < 256:
+        t.block = (t.block << 8) | c
+        t.n += 1
+        if t.n == 8:
+            t.h = (t.h ^ t.block) * HASH_MULTIPLIER
+            t.block = 0
+            t.n = 0
+    else:
+        if t.n:
+            t.h = (t.h ^ t.block) * HASH_MULTIPLIER
+            t.block = 0
+            t.n = 0
+        t.h = (t.h ^ (c | WIDE_MARK)) * HASH_MULTIPLIER
+
+
+cdef inline uint64_t hash_finish(TokenHash* t) noexcept nogil:
+    if t.n:
+        return (t.h ^ t.block) * HASH_MULTIPLIER
+    return t.h
 
 
 cdef inline uint64_t combine(uint64_t left, uint64_t right) noexcept nogil:
@@ -92,7 +142,8 @@ cdef inline uint64_t combine(uint64_t left, uint64_t right) noexcept nogil:
 
 
 cdef inline uint64_t fmix(uint64_t h) noexcept nogil:
-    # MurmurHash3's finalizer: spreads FNV's weak high-to-low diffusion before masking.
+    # MurmurHash3's finalizer: multiply-mixing only carries low bits upwards; this spreads
+    # every bit over the slot index bits before masking.
     h ^= h >> 33
     h *= 0xff51afd7ed558ccdULL
     h ^= h >> 33
@@ -215,7 +266,7 @@ cdef inline int32_t lookup(const Table* table, uint64_t key) noexcept nogil:
 
     Only hashes are compared, never the text: the table refuses a vocabulary in which two
     features share a 64-bit key, so a wrong id needs an out-of-vocabulary n-gram whose key
-    equals one of the V features'. For keys spread as uniformly as FNV-1a + MurmurHash3's
+    equals one of the V features'. For keys spread as uniformly as the block hash + MurmurHash3's
     finalizer spread them that is V / 2**64 per lookup (5e-16 for V = 10,000; one expected
     false hit in ~10**14 reviews), far below anything a multi-hot model could notice, and the
     key comparison it replaces cost a fifth of the vectorizer's time.
@@ -261,33 +312,36 @@ cdef int vectorize_text(const Table* table, const char_t* data, Py_ssize_t L,
     cdef uint64_t* grown
     cdef Py_ssize_t n_keys = 0
     cdef uint64_t recent[MAX_NGRAM]   # hashes of the last tokens, oldest first
+    cdef TokenHash th
     out.seen.generation += 1
     out.seen.count = 0
     while i < L:
-        c = get(data, i)
-        if not is_word(c):
-            if c == 0x3C:  # '<': skip a whole line break, so its "br" is no token
+        c = word_at(data, i)
+        if c == 0:
+            if data[i] == 0x3C:  # '<': skip a whole line break, so its "br" is no token
                 j = line_break_end(data, i, L)
                 i = j if j > 0 else i + 1
             else:
                 i += 1
             continue
         # A token: word characters, with single apostrophes between two of them.
-        h = FNV_OFFSET
+        hash_start(&th)
         while True:
-            h = fnv_step(h, c)
+            hash_feed(&th, c)
             i += 1
             if i >= L:
                 break
-            c = get(data, i)
-            if is_word(c):
+            c = word_at(data, i)
+            if c:
                 continue
-            if is_apostrophe(c) and i + 1 < L and is_word(get(data, i + 1)):
-                h = fnv_step(h, 0x27)
-                i += 1
-                c = get(data, i)
-                continue
+            if (data[i] == 0x27 or data[i] == 0x2019) and i + 1 < L:
+                c = word_at(data, i + 1)
+                if c:
+                    hash_feed(&th, 0x27)
+                    i += 1
+                    continue
             break
+        h = hash_finish(&th)
         if n_recent == ngram:
             for k in range(ngram - 1):
                 recent[k] = recent[k + 1]
@@ -335,6 +389,7 @@ cdef class FeatureTable:
         cdef uint64_t h, token_hash, key
         cdef bint first_token
         cdef Py_UCS4 c
+        cdef TokenHash th
         cdef str feature
         cdef Table* t = &self.table
         if not 1 <= ngram <= MAX_NGRAM:
@@ -353,19 +408,21 @@ cdef class FeatureTable:
         t.mask = capacity - 1
         for i in range(n):
             feature = features[i]
-            # The same hash the walk computes: FNV-1a per token, combined across n-gram tokens.
+            # The same hash the walk computes: per token, combined across n-gram tokens.
             h = 0
             first_token = True
-            token_hash = FNV_OFFSET
+            hash_start(&th)
             for c in feature:
                 if c == 0x2019:
                     c = 0x27
                 if c == 0x20:
+                    token_hash = hash_finish(&th)
                     h = token_hash if first_token else combine(h, token_hash)
                     first_token = False
-                    token_hash = FNV_OFFSET
+                    hash_start(&th)
                 else:
-                    token_hash = fnv_step(token_hash, c)
+                    hash_feed(&th, c)
+            token_hash = hash_finish(&th)
             h = token_hash if first_token else combine(h, token_hash)
             key = slot_key(h)
             j = <Py_ssize_t>((key >> 1) & t.mask)

@@ -174,3 +174,12 @@ def test_real_data_accurate_beats_default_by_2_points(data_path, tmp_path):
     assert metrics["test_accuracy"] >= default_accuracy + 0.02
     assert metrics["test_accuracy"] >= 0.915
     assert metrics["model_bytes"] <= 5_000_000
+
+
+def test_bundle(tiny_run, tmp_path):
+    cfg, _ = tiny_run
+    target = export_mod.bundle(cfg.out, "mine", gzip_vocabulary=True, root=tmp_path)
+    assert sorted(p.name for p in target.iterdir()) == ["model.onnx", "vocab.txt.gz"]
+    assert imdb_edge.load(target).score(["great film"]).shape == (1,)
+    export_mod.bundle(cfg.out, "mine", root=tmp_path)
+    assert sorted(p.name for p in target.iterdir()) == ["model.onnx", "vocab.txt"]

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import shutil
 import sys
-from pathlib import Path
-
-BUNDLE_DIR = Path(__file__).resolve().parent.parent / "imdb_edge" / "models"
 
 
 def _add_common(parser: argparse.ArgumentParser, out_default: str) -> None:
@@ -73,13 +68,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.bundle:
                 if args.no_export:
                     parser.error("--bundle needs the export")
-                target = BUNDLE_DIR / "default"
-                target.mkdir(parents=True, exist_ok=True)
-                for name in ("model.onnx", "vocab.txt"):
-                    tmp = target / f".{name}.tmp"
-                    shutil.copy(Path(cfg.out) / name, tmp)
-                    os.replace(tmp, target / name)
-                print(f"bundled into {target}")
+                from .export import bundle
+
+                print(f"bundled into {bundle(cfg.out, 'default')}")
         elif args.command == "sweep":
             from .sweep import run_sweep
 

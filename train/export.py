@@ -171,3 +171,25 @@ def export_model(model, vocab: Vocabulary, out_dir: str | os.PathLike, *,
         return paths
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+BUNDLE_ROOT = Path(__file__).resolve().parent.parent / "imdb_edge" / "models"
+
+
+def bundle(run_dir: str | os.PathLike, preset: str, *, gzip_vocabulary: bool = False,
+           root: Path = BUNDLE_ROOT) -> Path:
+    """Copy an exported model into ``imdb_edge/models/<preset>/`` (package data).
+
+    Each file lands by rename; the vocabulary first, the model last. A large n-gram
+    vocabulary ships gzip-compressed (``vocab.txt.gz``, read transparently by the runtime).
+    """
+    run_dir, target = Path(run_dir), Path(root) / preset
+    target.mkdir(parents=True, exist_ok=True)
+    vocab = Vocabulary.load(run_dir / "vocab.txt")
+    keep, drop = ("vocab.txt.gz", "vocab.txt") if gzip_vocabulary else ("vocab.txt", "vocab.txt.gz")
+    vocab.save(target / keep)
+    (target / drop).unlink(missing_ok=True)
+    tmp = target / ".model.onnx.tmp"
+    shutil.copy(run_dir / "model.onnx", tmp)
+    os.replace(tmp, target / "model.onnx")
+    return target
