@@ -79,3 +79,18 @@ def test_not_utf8(tmp_path):
 def test_bad_split_name(tmp_path):
     with pytest.raises(ValueError, match="splits must be among"):
         read_imdb(tmp_path, splits=("unsup",))
+
+
+def test_download_checks_sha256(tmp_path):
+    import hashlib
+
+    from imdb_edge._data import download
+    archive = make_archive(tmp_path / "src.tar.gz", n_per_class=2)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    dest = tmp_path / "cache" / "aclImdb_v1.tar.gz"
+    got = download(dest, url=archive.as_uri(), sha256=digest, progress=False)
+    assert got == dest and dest.read_bytes() == archive.read_bytes()
+    other = tmp_path / "cache2" / "aclImdb_v1.tar.gz"
+    with pytest.raises(DataError, match="expected 0+; not kept"):
+        download(other, url=archive.as_uri(), sha256="0" * 64, progress=False)
+    assert not other.exists() and not list(other.parent.iterdir())

@@ -183,3 +183,24 @@ def test_bundle(tiny_run, tmp_path):
     assert imdb_edge.load(target).score(["great film"]).shape == (1,)
     export_mod.bundle(cfg.out, "mine", root=tmp_path)
     assert sorted(p.name for p in target.iterdir()) == ["model.onnx", "vocab.txt"]
+
+
+def test_runtime_refuses_other_tokenizer_version(tiny_run, tmp_path):
+    import shutil
+
+    import onnx
+    cfg, _ = tiny_run
+    folder = tmp_path / "m"
+    folder.mkdir()
+    shutil.copy(os.path.join(cfg.out, "vocab.txt"), folder / "vocab.txt")
+    model = onnx.load(os.path.join(cfg.out, "model.onnx"))
+    for entry in model.metadata_props:
+        if entry.key == "tokenizer_version":
+            entry.value = "99"
+    onnx.save(model, folder / "model.onnx")
+    with pytest.raises(imdb_edge.ModelError, match="tokenizer version 99; this imdb_edge implements"):
+        imdb_edge.load(folder)
+    del model.metadata_props[:]
+    onnx.save(model, folder / "model.onnx")
+    with pytest.raises(imdb_edge.ModelError, match="not an imdb-edge model"):
+        imdb_edge.load(folder)
