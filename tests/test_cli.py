@@ -102,3 +102,20 @@ def test_accurate_model_option(capsys):
                        "Worst film ever, a total waste")
     lines = out.splitlines()
     assert code == 0 and lines[0].endswith("positive") and lines[1].endswith("negative")
+
+
+def test_bench_command(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["bench", "--help"])
+    assert info.value.code == 0 and "imdb-edge bench" in capsys.readouterr().out
+    from .fixtures import make_files
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("\n".join(t for n, t in make_files(30).items() if n.endswith(".txt")),
+                       encoding="utf-8")
+    code, out, _ = run(capsys, "bench", "--quick", "--file", str(reviews), "--peers", "python",
+                       "--presets", "default", "--calls", "50", "--warmup", "5",
+                       "--out", str(tmp_path / "b"))
+    assert code == 0 and "single review, end to end" in out and "Python vectorizer" in out
+    results = json.loads((tmp_path / "b" / "bench.json").read_text())
+    assert results["imdb_edge"]["throughput"]["1t_b512"]["reviews_per_s"] > 0
+    assert results["cold"]["peak_rss_mb"] > 0 and results["presets"]["default"]["features"] == 10_000
