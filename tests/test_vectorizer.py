@@ -210,3 +210,29 @@ def test_rows_output(backend, small_vocab):
     indptr, ids, rows = vec._table.transform_ids(REVIEWS + [""], True)
     np.testing.assert_array_equal(rows, np.repeat(np.arange(len(REVIEWS) + 1), np.diff(indptr)))
     assert rows.dtype == np.int64
+
+
+def _boundary_texts():
+    """Texts whose tokens, apostrophes and line breaks straddle the 8-byte hash blocks and the
+    64-character words of the compiled 1-byte walk, in ASCII and in Latin-1."""
+    out = []
+    pieces = ["a'b", "don't", "x''y", "'q'", "<br />", "<BR>", "<br/", "abcdefgh", "abcdefghi",
+              "ABCDEFGHIJKLMNOPQ", "café", "ÉTÉ", "ß", "µ²", "9'9", "a" * 70, "b" * 64]
+    for pad in range(55, 70):
+        for piece in pieces:
+            for tail in ("", " end", "'", "<"):
+                out.append("x" * pad + " " + piece + tail)
+                out.append("y" * (pad - 1) + piece + " " + piece + tail)
+    out += ["a" * n for n in range(1, 20)] + ["ab'" * n for n in range(1, 50)]
+    return out
+
+
+@needs_c
+@pytest.mark.parametrize("ngram", [1, 2])
+def test_cython_equals_reference_at_block_boundaries(ngram):
+    texts = _boundary_texts()
+    vocab = _vocab_for(texts, ngram)
+    py = Vectorizer(vocab, backend="python").transform_ids(texts)
+    c = Vectorizer(vocab, backend="cython").transform_ids(texts)
+    np.testing.assert_array_equal(c[0], py[0])
+    np.testing.assert_array_equal(c[1], py[1])
