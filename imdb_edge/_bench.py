@@ -2,8 +2,8 @@
 
 ``imdb-edge bench`` / ``python benchmarks/latency.py``. Everything is measured in one run on
 the same reviews with the same thread settings; each peer runs only where it is installed
-(``pip install "imdb-edge[bench]"`` plus TensorFlow, ai-edge-litert, fasttext for all of them)
-and is otherwise skipped with a one-line note. Prints a table, writes ``bench.json`` (every
+(``pip install "imdb-edge[train,bench]"`` installs all of them) and is otherwise skipped with a
+one-line note. Prints a table, writes ``bench.json`` (every
 figure and the machine) and ``bench.png``.
 
 Only numpy and onnxruntime are needed for imdb-edge's own figures.

@@ -22,7 +22,7 @@ Design (each choice measured on the 25,000 test reviews; see the comments where 
 from cpython.unicode cimport PyUnicode_Check
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
-from libc.string cimport memcmp, memcpy, memset
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
@@ -438,7 +438,6 @@ cdef int vectorize_latin1(const Table* table, const uint8_t* data, Py_ssize_t L,
     cdef uint64_t word_bits, apostrophes, before, after, block, h, high
     cdef uint64_t* grown
     cdef uint64_t* bits
-    cdef uint8_t c
     cdef Walk walk
     cdef TokenHash th
     if 2 * n_words + 2 > out.bits_capacity:
