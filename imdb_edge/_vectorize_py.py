@@ -31,5 +31,6 @@ class FeatureTable:
         ids = np.fromiter((j for chunk in chunks for j in chunk), dtype=np.int32,
                           count=int(indptr[-1]))
         if with_rows:
-            return indptr, ids, np.repeat(np.arange(len(texts), dtype=np.int64), np.diff(indptr))
+            rows = np.repeat(np.arange(len(texts), dtype=np.int64), np.diff(indptr))
+            return indptr, ids, rows.reshape(-1, 1)
         return indptr, ids

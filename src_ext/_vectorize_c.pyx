@@ -588,7 +588,7 @@ cdef class FeatureTable:
         Returns:
             ``(indptr, ids)``: int64 ``(n_texts + 1,)`` and int32 ``(nnz,)``; the ids of text
             ``i`` are ``ids[indptr[i]:indptr[i + 1]]``. With ``with_rows``, a third array,
-            int64 ``(nnz,)``.
+            int64 ``(nnz, 1)``.
 
         Raises:
             TypeError: an item is not a ``str`` (the message names its index and type).
@@ -664,7 +664,7 @@ cdef class FeatureTable:
                 _copy_int32(ids, out.ids, out.nnz)
             if not with_rows:
                 return indptr, ids
-            rows = np.empty(out.nnz, dtype=np.int64)
+            rows = np.empty((out.nnz, 1), dtype=np.int64)   # the model's (nnz, 1) layout
             if out.nnz > 0:
                 _fill_rows(rows, indptr_buf, n)
             return indptr, ids, rows
@@ -687,11 +687,11 @@ cdef void _copy_int64(int64_t[::1] dest, const int64_t* src, Py_ssize_t n) noexc
     memcpy(&dest[0], src, n * sizeof(int64_t))
 
 
-cdef void _fill_rows(int64_t[::1] rows, const int64_t* indptr, Py_ssize_t n) noexcept:
+cdef void _fill_rows(int64_t[:, ::1] rows, const int64_t* indptr, Py_ssize_t n) noexcept:
     cdef Py_ssize_t t, k
     for t in range(n):
         for k in range(indptr[t], indptr[t + 1]):
-            rows[k] = t
+            rows[k, 0] = t
 
 
 cdef void _copy_int32(int32_t[::1] dest, const int32_t* src, Py_ssize_t n) noexcept:

@@ -208,8 +208,9 @@ def test_list_subclass(backend, small_vocab):
 def test_rows_output(backend, small_vocab):
     vec = Vectorizer(small_vocab, backend=backend)
     indptr, ids, rows = vec._table.transform_ids(REVIEWS + [""], True)
-    np.testing.assert_array_equal(rows, np.repeat(np.arange(len(REVIEWS) + 1), np.diff(indptr)))
-    assert rows.dtype == np.int64
+    expected = np.repeat(np.arange(len(REVIEWS) + 1), np.diff(indptr)).reshape(-1, 1)
+    np.testing.assert_array_equal(rows, expected)
+    assert rows.dtype == np.int64 and rows.shape == (ids.size, 1)
 
 
 def _boundary_texts():
