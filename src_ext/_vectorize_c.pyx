@@ -261,6 +261,18 @@ cdef inline int push_token(const Table* table, Output* out, Walk* walk,
     cdef int k, order, n
     cdef uint64_t key
     cdef uint64_t* grown
+    if walk.n_keys + MAX_NGRAM > out.keys_capacity:
+        grown = <uint64_t*>realloc(out.keys, 2 * out.keys_capacity * sizeof(uint64_t))
+        if grown == NULL:
+            return -1
+        out.keys = grown
+        out.keys_capacity *= 2
+    if table.ngram == 1:         # words only: no window to keep
+        key = slot_key(h)
+        __builtin_prefetch(&table.slots[home_slot(table, key)])
+        out.keys[walk.n_keys] = key
+        walk.n_keys += 1
+        return 0
     if walk.n_recent == table.ngram:
         for k in range(table.ngram - 1):
             walk.recent[k] = walk.recent[k + 1]
@@ -274,12 +286,6 @@ cdef inline int push_token(const Table* table, Output* out, Walk* walk,
             h = combine(h, walk.recent[k])
         key = slot_key(h)
         __builtin_prefetch(&table.slots[home_slot(table, key)])
-        if walk.n_keys == out.keys_capacity:
-            grown = <uint64_t*>realloc(out.keys, 2 * out.keys_capacity * sizeof(uint64_t))
-            if grown == NULL:
-                return -1
-            out.keys = grown
-            out.keys_capacity *= 2
         out.keys[walk.n_keys] = key
         walk.n_keys += 1
     return 0
