@@ -415,37 +415,54 @@ cdef extern from *:
     int ctz64 "__builtin_ctzll"(uint64_t x) nogil
 
 
-cdef inline Py_ssize_t next_bit(const uint64_t* bits, Py_ssize_t pos, Py_ssize_t n_words,
-                                bint value) noexcept nogil:
-    """First position >= pos whose bit equals ``value`` (n_words * 64 if none)."""
-    cdef Py_ssize_t w = pos >> 6
-    cdef uint64_t word
-    if w >= n_words:
-        return n_words << 6
-    word = bits[w] if value else ~bits[w]
-    word &= ~0ULL << (pos & 63)
-    while word == 0:
-        w += 1
-        if w >= n_words:
-            return n_words << 6
-        word = bits[w] if value else ~bits[w]
-    return (w << 6) + ctz64(word)
+cdef inline int emit_latin1_token(const Table* table, Output* out, Walk* walk,
+                                  const uint8_t* data, Py_ssize_t start, Py_ssize_t end,
+                                  Py_ssize_t L) noexcept nogil:
+    """Hash the token ``data[start:end]`` of a 1-byte text and queue its features."""
+    cdef Py_ssize_t k
+    cdef uint64_t h, block, high
+    cdef TokenHash th
+    if (end - start == 2 and start > 0 and data[start - 1] == 0x3C
+            and (data[start] | 0x20) == 0x62 and (data[start + 1] | 0x20) == 0x72
+            and line_break_end(data, start - 1, L) > 0):
+        return 0                      # the "br" of a line break is no token
+    h = HASH_SEED
+    high = 0
+    k = start
+    while end - k >= 8:
+        block = load_block(data + k, 8)
+        high |= block
+        h = (h ^ (block | 0x2020202020202020ULL)) * HASH_MULTIPLIER
+        k += 8
+    if k < end:
+        if k + 8 <= L:       # one load, then drop the bytes past the token
+            block = load_block(data + k, 8) >> (8 * (8 - (end - k)))
+        else:
+            block = load_block(data + k, <int>(end - k))
+        high |= block
+        h = (h ^ (block | (0x2020202020202020ULL >> (8 * (8 - (end - k)))))) * HASH_MULTIPLIER
+    if high & 0x8080808080808080ULL:    # not ASCII: ``| 0x20`` is no lowercase there
+        hash_start(&th)
+        for k in range(start, end):
+            hash_feed(&th, _LOWER_LATIN1[data[k]])
+        h = hash_finish(&th)
+    return push_token(table, out, walk, h)
 
 
 cdef int vectorize_latin1(const Table* table, const uint8_t* data, Py_ssize_t L,
                           Output* out) noexcept nogil:
     """The walk for 1-byte texts (most reviews): the same tokens, found without a branch per
     character. Pass 1 sets a bit for each token character - word characters, and apostrophes
-    with a word character on both sides - 64 to a word; pass 2 jumps from token to token with
-    count-trailing-zeros and hashes each token a block of 8 bytes at a time. For ASCII bytes
+    with a word character on both sides - 64 to a word; pass 2 derives the start and end bits of
+    the tokens from those and pops them with count-trailing-zeros, hashing each token a block of
+    8 bytes at a time. For ASCII bytes
     the lowercase is ``| 0x20`` (letters; digits and the apostrophe already have that bit);
     a token with any byte >= 0x80 is hashed through the Latin-1 lowercase table instead."""
-    cdef Py_ssize_t n_words = (L + 63) >> 6, w, base, k, m, start, end, pos, n
-    cdef uint64_t word_bits, apostrophes, before, after, block, h, high
+    cdef Py_ssize_t n_words = (L + 63) >> 6, w, base, m, start, end
+    cdef uint64_t word_bits, apostrophes, before, after, starts, ends
     cdef uint64_t* grown
     cdef uint64_t* bits
     cdef Walk walk
-    cdef TokenHash th
     if 2 * n_words + 2 > out.bits_capacity:
         grown = <uint64_t*>realloc(out.bits, (2 * n_words + 2) * sizeof(uint64_t))
         if grown == NULL:
@@ -464,42 +481,31 @@ cdef int vectorize_latin1(const Table* table, const uint8_t* data, Py_ssize_t L,
         before = (word_bits << 1) | ((bits[w - 1] >> 63) if w > 0 else 0)
         after = (word_bits >> 1) | (((bits[w + 1] & 1) << 63) if w + 1 < n_words else 0)
         bits[n_words + w] = word_bits | (apostrophes & before & after)
-    pos = 0
-    while True:
-        start = next_bit(bits + n_words, pos, n_words, True)
-        if start >= L:
-            break
-        end = next_bit(bits + n_words, start, n_words, False)
-        if end > L:
-            end = L
-        pos = end
-        n = end - start
-        if (n == 2 and start > 0 and data[start - 1] == 0x3C
-                and (data[start] | 0x20) == 0x62 and (data[start + 1] | 0x20) == 0x72
-                and line_break_end(data, start - 1, L) > 0):
-            continue                  # the "br" of a line break is no token
-        h = HASH_SEED
-        high = 0
-        k = start
-        while end - k >= 8:
-            block = load_block(data + k, 8)
-            high |= block
-            h = (h ^ (block | 0x2020202020202020ULL)) * HASH_MULTIPLIER
-            k += 8
-        if k < end:
-            if k + 8 <= L:       # one load, then drop the bytes past the token
-                block = load_block(data + k, 8) >> (8 * (8 - (end - k)))
+    # Pass 2: token starts are token bits whose left neighbour is not one, ends the reverse;
+    # within the text they alternate, so popping the lowest bit of each in turn lists tokens.
+    start = -1
+    for w in range(n_words):
+        word_bits = bits[n_words + w]
+        before = (word_bits << 1) | ((bits[n_words + w - 1] >> 63) if w > 0 else 0)
+        starts = word_bits & ~before
+        ends = ~word_bits & before
+        base = w << 6
+        while True:
+            if start < 0:
+                if starts == 0:
+                    break
+                start = base + ctz64(starts)
+                starts &= starts - 1
             else:
-                block = load_block(data + k, <int>(end - k))
-            high |= block
-            h = (h ^ (block | (0x2020202020202020ULL >> (8 * (8 - (end - k)))))) * HASH_MULTIPLIER
-        if high & 0x8080808080808080ULL:    # not ASCII: ``| 0x20`` is no lowercase there
-            hash_start(&th)
-            for k in range(start, end):
-                hash_feed(&th, _LOWER_LATIN1[data[k]])
-            h = hash_finish(&th)
-        if push_token(table, out, &walk, h) < 0:
-            return -1
+                if ends == 0:
+                    break
+                end = base + ctz64(ends)
+                ends &= ends - 1
+                if emit_latin1_token(table, out, &walk, data, start, end, L) < 0:
+                    return -1
+                start = -1
+    if start >= 0 and emit_latin1_token(table, out, &walk, data, start, L, L) < 0:
+        return -1
     return resolve_keys(table, out, &walk)
 
 
