@@ -41,7 +41,7 @@ def default_backend() -> str:
             _warned_fallback = True
             warnings.warn(
                 "imdb_edge: the compiled vectorizer is not available "
-                f"({_C_IMPORT_ERROR}); using the pure-Python one, about 20x slower. "
+                f"({_C_IMPORT_ERROR}); using the pure-Python one, about 25x slower. "
                 "Reinstall with a C compiler and Python headers to build it.",
                 RuntimeWarning, stacklevel=3)
         return "python"
