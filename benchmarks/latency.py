@@ -1,13 +1,18 @@
-"""End-to-end latency/throughput of imdb-edge beside its alternatives (issue: one run).
+"""End-to-end latency/throughput of imdb-edge beside every alternative, in one run.
 
     python benchmarks/latency.py --data ../shared/data/aclImdb_v1.tar.gz [--quick]
 
-Same as ``imdb-edge bench``; see ``imdb_edge/_bench.py``.
+``imdb-edge bench`` plus the TensorFlow-based peers (Keras, LiteRT) of ``tf_peers.py``; see
+``imdb_edge/_bench.py`` for the options.
 """
 
 import sys
+from pathlib import Path
 
-from imdb_edge._bench import main
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from imdb_edge._bench import main  # noqa: E402
+from tf_peers import PEERS  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(extra_peers=PEERS))

@@ -3,7 +3,8 @@
 ``imdb-edge bench`` / ``python benchmarks/latency.py``. Everything is measured in one run on
 the same reviews with the same thread settings; each peer runs only where it is installed
 (``pip install "imdb-edge[train,bench]"`` installs all of them) and is otherwise skipped with a
-one-line note. Prints a table, writes ``bench.json`` (every
+one-line note. The peers that need TensorFlow (Keras, LiteRT) are defined outside the runtime
+package, in ``benchmarks/tf_peers.py``: ``python benchmarks/latency.py`` runs them too. Prints a table, writes ``bench.json`` (every
 figure and the machine) and ``bench.png``.
 
 Only numpy and onnxruntime are needed for imdb-edge's own figures.
@@ -272,78 +273,6 @@ def peer_sklearn(scorer, texts, args):
                     "the same onnxruntime model"}
 
 
-def keras_from_onnx(scorer):
-    """The Keras network with the bundled ONNX model's weights (same numbers, TF runtime)."""
-    import keras
-    import onnx
-    from onnx import numpy_helper
-
-    graph = onnx.load(str(scorer.path)).graph
-    weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    layers, acts = [], {"Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid"}
-    for node in graph.node:
-        if node.op_type == "Gather" and node.input[0] in weights:
-            layers.append({"kernel": weights[node.input[0]], "bias": None, "act": None})
-        elif node.op_type == "MatMul" and node.input[1] in weights:
-            layers.append({"kernel": weights[node.input[1]], "bias": None, "act": None})
-        elif node.op_type == "Add" and layers and any(i in weights for i in node.input):
-            layers[-1]["bias"] = weights[next(i for i in node.input if i in weights)]
-        elif node.op_type in acts and layers:
-            layers[-1]["act"] = acts[node.op_type]
-    model = keras.Sequential([keras.Input(shape=(layers[0]["kernel"].shape[0],))])
-    for spec in layers:
-        units = spec["kernel"].shape[1]
-        dense = keras.layers.Dense(units, activation=spec["act"])
-        model.add(dense)
-        bias = spec["bias"] if spec["bias"] is not None else np.zeros(units, np.float32)
-        dense.set_weights([spec["kernel"], bias.reshape(units)])
-    return model
-
-
-def peer_keras(scorer, texts, args, model):
-    vec = scorer.vectorizer
-
-    def score(batch):
-        return model.predict(vec.transform(batch), batch_size=512, verbose=0)
-
-    diff = float(np.max(np.abs(score(texts[:512]).reshape(-1) - scorer.score(texts[:512]))))
-    single = _latency(lambda t: np.asarray(model(vec.transform([t]), training=False)), texts,
-                      min(args.calls, 300), 20)
-    return {"reviews_per_s_b512": _throughput(score, texts[:max(2048, len(texts) // 4)], 512, 1, 1),
-            "single": single, "max_abs_diff_vs_imdb_edge": diff,
-            "note": "same weights in Keras 3 / TensorFlow; our vectorizer -> dense multi-hot; "
-                    "predict() on batches, a direct call for single reviews"}
-
-
-def peer_litert(scorer, texts, args, model):
-    import tensorflow as tf
-    from ai_edge_litert.interpreter import Interpreter
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    interpreter = Interpreter(model_content=converter.convert(), num_threads=1)
-    inp = interpreter.get_input_details()[0]
-    out_index = interpreter.get_output_details()[0]["index"]
-    vec = scorer.vectorizer
-    state = {"batch": None}
-
-    def score(batch):
-        x = vec.transform(batch)
-        if state["batch"] != len(batch):
-            interpreter.resize_tensor_input(inp["index"], x.shape)
-            interpreter.allocate_tensors()
-            state["batch"] = len(batch)
-        interpreter.set_tensor(inp["index"], x)
-        interpreter.invoke()
-        return interpreter.get_tensor(out_index)
-
-    diff = float(np.max(np.abs(score(texts[:512]).reshape(-1) - scorer.score(texts[:512]))))
-    return {"reviews_per_s_b512": _throughput(score, texts, 512, 1, 1),
-            "single": _latency(lambda t: score([t]), texts, min(args.calls, 1000), 50),
-            "max_abs_diff_vs_imdb_edge": diff,
-            "note": "same weights converted to .tflite, ai-edge-litert interpreter, 1 thread, "
-                    "dense multi-hot input"}
-
-
 def peer_fasttext(scorer, texts, args):
     import fasttext
 
@@ -485,7 +414,17 @@ def plot(results: dict, path: Path) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
+# name -> (label, function(scorer, texts, args) -> figures). The TensorFlow-based peers (Keras,
+# LiteRT) live in benchmarks/tf_peers.py, outside the runtime package, and are added by
+# benchmarks/latency.py through ``extra_peers``.
+PEERS = {
+    "python": ("Python vectorizer + ORT", peer_python_reference),
+    "sklearn": ("sklearn CountVectorizer + ORT", peer_sklearn),
+    "fasttext": ("fastText (other model)", peer_fasttext),
+}
+
+
+def main(argv: list[str] | None = None, extra_peers: dict | None = None) -> int:
     parser = argparse.ArgumentParser(prog="imdb-edge bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="aclImdb_v1.tar.gz or folder (test reviews are used)")
@@ -526,31 +465,19 @@ def main(argv: list[str] | None = None) -> int:
     if names:
         print("presets ...", file=sys.stderr)
         results["presets"] = bench_presets(names, texts, args)
-    peers, keras_model = {}, None
+    peers = {}
+    registry = {**PEERS, **(extra_peers or {})}
     wanted = [p for p in args.peers.split(",") if p]
     for name in wanted:
-        label = {"python": "Python vectorizer + ORT", "sklearn": "sklearn CountVectorizer + ORT",
-                 "keras": "Keras/TensorFlow", "litert": "LiteRT (.tflite)",
-                 "fasttext": "fastText (other model)"}.get(name, name)
+        label, run = registry.get(name, (name, None))
         print(f"peer {label} ...", file=sys.stderr)
+        if run is None:
+            peers[label] = {"skipped": "not available here" + (
+                " (Keras and LiteRT: python benchmarks/latency.py, from the repository)"
+                if name in ("keras", "litert") else "")}
+            continue
         try:
-            if name == "python":
-                peers[label] = peer_python_reference(scorer, texts, args)
-            elif name == "sklearn":
-                peers[label] = peer_sklearn(scorer, texts, args)
-            elif name in ("keras", "litert"):
-                if keras_model is None:
-                    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-                    import tensorflow as tf
-                    tf.config.threading.set_intra_op_parallelism_threads(1)
-                    tf.config.threading.set_inter_op_parallelism_threads(1)
-                    keras_model = keras_from_onnx(scorer)
-                run = peer_keras if name == "keras" else peer_litert
-                peers[label] = run(scorer, texts, args, keras_model)
-            elif name == "fasttext":
-                peers[label] = peer_fasttext(scorer, texts, args)
-            else:
-                peers[label] = {"skipped": "unknown peer"}
+            peers[label] = run(scorer, texts, args)
         except ImportError as exc:
             peers[label] = {"skipped": f"not installed ({exc.name or exc})"}
         except Exception as exc:  # noqa: BLE001 - a broken peer must not sink the report
