@@ -17,7 +17,7 @@ import numpy as np
 from ._errors import ModelError
 from ._models import resolve_model
 from ._tokenizer import TOKENIZER_VERSION
-from ._vectorizer import Vectorizer
+from ._vectorizer import Vectorizer, multi_hot
 from ._vocab import Vocabulary
 
 FORMAT_VERSION = "1"
@@ -119,9 +119,7 @@ class Scorer:
         if rows is None:
             rows = np.repeat(np.arange(n_texts, dtype=np.int64), np.diff(indptr)).reshape(-1, 1)
         if self.input_form == "dense":
-            dense = np.zeros((n_texts, len(self.vectorizer.vocabulary)), np.float32)
-            dense[rows.reshape(-1), ids] = 1.0
-            feed = {DENSE_INPUT: dense}
+            feed = {DENSE_INPUT: multi_hot(n_texts, self.vectorizer.size, rows, ids)}
         else:
             count = _COUNTS[n_texts] if n_texts <= CHUNK else np.array([n_texts], np.int64)
             feed = {IDS_INPUT: ids, ROWS_INPUT: rows, COUNT_INPUT: count}

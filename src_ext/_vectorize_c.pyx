@@ -42,6 +42,11 @@ ctypedef fused char_t:
     uint16_t
     uint32_t
 
+# The widths the general walk serves: 1-byte texts have their own (vectorize_latin1).
+ctypedef fused wide_t:
+    uint16_t
+    uint32_t
+
 
 cdef enum:
     MAX_NGRAM = 3
@@ -51,8 +56,9 @@ cdef uint64_t WIDE_MARK = 1ULL << 63
 cdef int32_t EMPTY = -1
 
 # Word-character flags for code points < 256, filled once from Py_UNICODE_ISALNUM itself so
-# the fast path cannot disagree with the slow one.
-cdef unsigned char _IS_WORD_LATIN1[256]
+# the fast path cannot disagree with the slow one. Within Latin-1 a character and its
+# lowercase are word characters alike, so the 1-byte walk reads this table before lowering.
+cdef uint8_t _IS_WORD_LATIN1[256]
 cdef int _c
 for _c in range(256):
     _IS_WORD_LATIN1[_c] = Py_UNICODE_ISALNUM(<Py_UCS4>_c)
@@ -79,27 +85,16 @@ cdef inline uint32_t get(const char_t* data, Py_ssize_t i) noexcept nogil:
         return data[i]
 
 
-# For 1-byte texts, one table read gives both answers: the lowercased code point if it is a
-# word character, else 0 (no word character is U+0000).
-cdef uint8_t _WORD_LATIN1[256]
-for _c in range(256):
-    _WORD_LATIN1[_c] = _LOWER_LATIN1[_c] if _IS_WORD_LATIN1[_LOWER_LATIN1[_c]] else 0
-
-
 cdef inline bint is_word(Py_UCS4 c) noexcept nogil:
     if c < 256:
         return _IS_WORD_LATIN1[c]
     return Py_UNICODE_ISALNUM(c)
 
 
-cdef inline uint32_t word_at(const char_t* data, Py_ssize_t i) noexcept nogil:
+cdef inline uint32_t word_at(const wide_t* data, Py_ssize_t i) noexcept nogil:
     """Code point ``i`` of the lowered text if it is a word character, else 0."""
-    cdef uint32_t c
-    if char_t is uint8_t:
-        return _WORD_LATIN1[data[i]]
-    else:
-        c = data[i]
-        return c if is_word(c) else 0
+    cdef uint32_t c = data[i]
+    return c if is_word(c) else 0
 
 
 cdef struct TokenHash:
@@ -310,7 +305,7 @@ cdef inline void start_text(Output* out, Walk* walk) noexcept nogil:
     walk.n_keys = 0
 
 
-cdef int vectorize_text(const Table* table, const char_t* data, Py_ssize_t L,
+cdef int vectorize_text(const Table* table, const wide_t* data, Py_ssize_t L,
                         Output* out) noexcept nogil:
     """Append the unique feature ids of one lowered text to ``out``; -1 on no memory.
 
@@ -474,7 +469,7 @@ cdef int vectorize_latin1(const Table* table, const uint8_t* data, Py_ssize_t L,
     for w in range(n_words):
         base = w << 6
         m = L - base if L - base < 64 else 64
-        classify64(data + base, <int>m, _WORD_LATIN1, &bits[w], &bits[n_words + w])
+        classify64(data + base, <int>m, _IS_WORD_LATIN1, &bits[w], &bits[n_words + w])
     for w in range(n_words):
         apostrophes = bits[n_words + w]
         word_bits = bits[w]
