@@ -1,21 +1,24 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3, cdivision=True
 """The guts of the vectorizer: raw text -> unique in-vocabulary feature ids, in C.
 
-Reproduces ``imdb_edge._tokenizer`` (the specification) exactly; the parity tests hold it to
-that. Argument checks live in ``imdb_edge._vectorizer``; this module only assumes what that
-module guarantees (``texts`` is a list).
+Reproduces ``imdb_edge._tokenizer`` (the specification) exactly; the parity tests and the
+fuzzer (``fuzz/``) hold it to that. Argument checks live in ``imdb_edge._vectorizer``.
+Bounds and initialization checks are switched off by ``setup.py`` (on again with
+``IMDB_EDGE_CYTHON_DEBUG=1``), not here: a directive in this header would override it.
 
 Design (each choice measured on the 25,000 test reviews; see the comments where they are made):
 
-- Texts stored with 2 or 4 bytes a code point are lowercased with CPython's own ``str.lower()``
-  under the GIL (full Unicode case mapping, which a per-code-point fold gets wrong for e.g.
-  U+0130), then walked code point by code point from their PEP 393 buffers. 1-byte (Latin-1)
-  texts, most reviews, need no copy: Latin-1 lowercases within Latin-1, one table read a byte.
+- Texts stored with 2 or 4 bytes a code point are lowercased with ``str.lower`` itself (never
+  a method of a ``str`` subclass) under the GIL, then walked from their PEP 393 buffers; a
+  long one is lowered and walked a piece at a time, so the GIL is never held for long. 1-byte
+  (Latin-1) texts, most reviews, need no copy: one table read a byte lowers them.
 - The heavy loop runs with the GIL released. 1-byte texts take a bitmap walk (SSE2 where
   available): token characters are marked 64 to a machine word, tokens found with
   count-trailing-zeros, and hashed 8 bytes at a time.
-- Tokens are hashed as they are found; n-gram hashes are combined from token hashes; feature
-  keys are prefetched and looked up after the walk in a read-only open-addressing table.
+- A hash only finds a candidate; a token matches a vocabulary token only if its characters
+  are the same (compared, never assumed from the hash), and an n-gram matches only if its
+  tokens are the same vocabulary tokens. No crafted text can reach a feature it does not
+  contain. Token slots are prefetched during the walk and resolved in batches after it.
 - Duplicates within a text are dropped with a per-feature stamp array, branch-free.
 """
 
@@ -31,29 +34,37 @@ cdef extern from "Python.h":
     int PyUnicode_KIND(object o)
     void* PyUnicode_DATA(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    object PyUnicode_Substring(object o, Py_ssize_t start, Py_ssize_t end)
     int PyUnicode_1BYTE_KIND
     int PyUnicode_2BYTE_KIND
     bint Py_UNICODE_ISALNUM(Py_UCS4 ch) nogil
 
 # The three PEP 393 storage widths; each walk is compiled once per width, so the inner loop
-# reads a plain array instead of switching on the kind at every code point.
+# reads a plain array instead of switching on the kind at every code point. 1-byte texts have
+# their own walk (vectorize_latin1); the general one sees 1-byte data only as a lowered piece
+# of a long text.
 ctypedef fused char_t:
     uint8_t
-    uint16_t
-    uint32_t
-
-# The widths the general walk serves: 1-byte texts have their own (vectorize_latin1).
-ctypedef fused wide_t:
     uint16_t
     uint32_t
 
 
 cdef enum:
     MAX_NGRAM = 3
+    TOKEN_BATCH = 512            # tokens walked before their slots are resolved
+cdef uint32_t MAX_TOKEN = 1U << 28
+cdef enum:                       # TokenRef.mode: how a key match is confirmed
+    BY_CHARS = 0                 # character by character
+    BY_HEADS = 1                 # two blocks (ASCII, 9..16 characters, from a 1-byte text)
+    BY_KEY = 2                   # nothing to confirm: a SHORT token (see token_key)
 cdef uint64_t HASH_SEED = 0xcbf29ce484222325ULL
 cdef uint64_t HASH_MULTIPLIER = 0x9E3779B97F4A7C15ULL
+cdef uint64_t HASH_INVERSE = pow(0x9E3779B97F4A7C15, -1, 2**64)   # HASH_MULTIPLIER**-1 mod 2**64
 cdef uint64_t WIDE_MARK = 1ULL << 63
 cdef int32_t EMPTY = -1
+# A 2/4-byte text longer than this is lowered and walked in pieces of about PIECE code points.
+cdef Py_ssize_t LONG_TEXT = 1 << 20
+cdef Py_ssize_t PIECE = 1 << 18
 
 # Word-character flags for code points < 256, filled once from Py_UNICODE_ISALNUM itself so
 # the fast path cannot disagree with the slow one. Within Latin-1 a character and its
@@ -66,7 +77,7 @@ for _c in range(256):
 
 # str.lower() of each code point < 256, read from CPython itself at import. Within Latin-1 it
 # is always one code point < 256, so a 1-byte-kind text can be lowercased while it is walked,
-# without the copy that text.lower() makes (checked at import: ImportError otherwise, and the
+# without the copy that str.lower() makes (checked at import: ImportError otherwise, and the
 # package falls back to the reference vectorizer).
 cdef uint8_t _LOWER_LATIN1[256]
 for _c in range(256):
@@ -74,15 +85,20 @@ for _c in range(256):
     if len(_folded) != 1 or ord(_folded) >= 256:
         raise ImportError(f"str.lower() maps U+{_c:04X} outside Latin-1 on this Python")
     _LOWER_LATIN1[_c] = ord(_folded)
+for _c in range(256):       # lowering a lowered piece of a long text again must change nothing
+    if _LOWER_LATIN1[_LOWER_LATIN1[_c]] != _LOWER_LATIN1[_c]:
+        raise ImportError(f"str.lower() is not idempotent for U+{_c:04X} on this Python")
 
+# str.lower itself, called on the str data: a subclass's own lower() could return anything.
+_str_lower = str.lower
 
-cdef inline uint32_t get(const char_t* data, Py_ssize_t i) noexcept nogil:
-    """Code point ``i`` of a lowered text; 1-byte texts are lowered here, the others were
-    lowered by str.lower() before the walk."""
-    if char_t is uint8_t:
-        return _LOWER_LATIN1[data[i]]
-    else:
-        return data[i]
+# Piece boundaries of a long text fall just after one of these ASCII characters: none is a
+# word character, none can be inside a line break "<br */?>" or a token's apostrophe, and none
+# is cased or case-ignorable, so str.lower()'s one context rule (final sigma) and every
+# tokenizer rule see the same thing at a boundary as in the whole text.
+cdef uint8_t _PIECE_END[128]
+for _c in range(128):
+    _PIECE_END[_c] = chr(_c) in '\t\n\r!"#$%&()*+,-;=?@[\\]{|}~'
 
 
 cdef inline bint is_word(Py_UCS4 c) noexcept nogil:
@@ -91,7 +107,7 @@ cdef inline bint is_word(Py_UCS4 c) noexcept nogil:
     return Py_UNICODE_ISALNUM(c)
 
 
-cdef inline uint32_t word_at(const wide_t* data, Py_ssize_t i) noexcept nogil:
+cdef inline uint32_t word_at(const char_t* data, Py_ssize_t i) noexcept nogil:
     """Code point ``i`` of the lowered text if it is a word character, else 0."""
     cdef uint32_t c = data[i]
     return c if is_word(c) else 0
@@ -99,20 +115,20 @@ cdef inline uint32_t word_at(const wide_t* data, Py_ssize_t i) noexcept nogil:
 
 cdef struct TokenHash:
     # A token's hash, fed one code point at a time. Code points below 256 are packed 8 to a
-    # 64-bit block and each full block is mixed in with one multiply, so a typical token costs
-    # one multiply instead of one per character. Packing is injective: word characters are
-    # never 0, so a partial block (top byte 0) differs from a full one, and a code point of 256
-    # or more is mixed in alone, marked by bit 63, which no packed block of nonzero bytes with a
-    # zero byte below its top can equal. Only the mixing can collide, as any 64-bit hash can.
+    # 64-bit block (first character highest, a partial last block right-aligned) and each
+    # block is mixed in with one multiply; a code point of 256 or more is mixed in alone,
+    # marked by bit 63. The hash only picks the slot to look at: matches are compared.
     uint64_t h
     uint64_t block
     int n
+    int wide             # a code point >= 256 was fed
 
 
 cdef inline void hash_start(TokenHash* t) noexcept nogil:
     t.h = HASH_SEED
     t.block = 0
     t.n = 0
+    t.wide = 0
 
 
 cdef inline void hash_feed(TokenHash* t, uint32_t c) noexcept nogil:
@@ -129,6 +145,7 @@ cdef inline void hash_feed(TokenHash* t, uint32_t c) noexcept nogil:
             t.block = 0
             t.n = 0
         t.h = (t.h ^ (c | WIDE_MARK)) * HASH_MULTIPLIER
+        t.wide = 1
 
 
 cdef inline uint64_t hash_finish(TokenHash* t) noexcept nogil:
@@ -137,9 +154,45 @@ cdef inline uint64_t hash_finish(TokenHash* t) noexcept nogil:
     return t.h
 
 
-cdef inline uint64_t combine(uint64_t left, uint64_t right) noexcept nogil:
-    # n-gram hash from token hashes: order-sensitive, O(1) per n-gram.
-    return (left * 0x9E3779B97F4A7C15ULL) ^ (right + 0x632BE59BD9B4E019ULL + (left >> 29))
+cdef struct TokenSlot:
+    # One vocabulary token (a unigram feature, or a token of an n-gram feature); 16 bytes, four
+    # to a cache line (32-byte slots, with the characters inline, cost 13% end to end).
+    uint64_t key         # token_key of the token; 0 marks an empty slot
+    int32_t id           # this token's unigram feature id, or -1
+    uint32_t length      # code points
+
+
+cdef struct GramSlot:
+    # An n-gram feature as the slot numbers of its tokens: exact integer keys.
+    int32_t tokens[3]    # tokens[2] is -1 for a bigram
+    int32_t id           # the feature id; -1 marks an empty slot
+
+
+cdef struct Table:
+    # Open addressing, linear probing, load factor <= 1/2. Home slots come from a hash's TOP
+    # bits: every hash here ends with a multiply, which carries each input bit upwards. The
+    # vocabulary fills the tables and nothing else writes them, so a query costs at most the
+    # longest run of full slots, whatever the text (no text can lengthen a probe).
+    TokenSlot* tokens
+    Py_ssize_t token_mask
+    int token_shift
+    uint64_t* heads          # per token slot, 2 words: its characters in hash blocks if it
+                             # has 9..16, all < 256 (else 0, which no block of word characters is)
+    uint32_t* chars          # every token's code points, token after token
+    Py_ssize_t* char_start   # per token slot: where its code points start in ``chars``
+    GramSlot* grams
+    Py_ssize_t gram_mask
+    int gram_shift
+    int ngram
+
+
+cdef struct TokenRef:
+    # A token found by the walk, waiting to be resolved (24 bytes: this array is written for
+    # every token of every text).
+    uint64_t key
+    Py_ssize_t start         # where it is in the walked buffer
+    uint32_t length          # code points (MAX_TOKEN if more: no vocabulary token is as long)
+    int32_t mode             # BY_KEY, BY_HEADS or BY_CHARS
 
 
 cdef struct Output:
@@ -149,26 +202,17 @@ cdef struct Output:
     uint32_t* stamps     # per feature id: the number of the last text that had it
     uint32_t text_number # of the current text; never 0 (stamps start at 0 = "no text")
     Py_ssize_t n_features
-    uint64_t* keys       # the current text's feature keys, in emission order; grows by doubling
-    Py_ssize_t keys_capacity
+    TokenRef* refs       # TOKEN_BATCH tokens awaiting resolution
+    int32_t* resolved    # their token slots (or -1)
     uint64_t* bits       # bitmaps of the 1-byte walk; grows
     Py_ssize_t bits_capacity
 
 
-cdef struct Slot:
-    uint64_t key     # the feature's finished hash, never 0; 0 marks an empty slot
-    int64_t id       # 64 bits so that a slot is 16 bytes: 4 slots a cache line
-
-
-cdef struct Table:
-    # Open addressing, linear probing, load factor <= 1/2. The home slot is given by the key's
-    # TOP bits: every hash above ends with a multiply (or an XOR of multiplied values), which
-    # carries each input bit upwards, so the top bits are the well-mixed ones and need no
-    # finalizer (a MurmurHash3-style one cost 17% of the vectorizer's time).
-    Slot* slots
-    Py_ssize_t mask
-    int shift               # 64 - log2(capacity)
-    int ngram
+cdef struct Walk:
+    # Per-text state, kept across token batches and across the pieces of a long text.
+    int n_refs           # tokens in out.refs
+    int32_t previous[2]  # token slots of the last two tokens, most recent last; EMPTY where
+                         # there is no such token or it is not in the vocabulary
 
 
 cdef inline int output_add(Output* out, int32_t feature_id) noexcept nogil:
@@ -192,45 +236,195 @@ cdef inline int output_add(Output* out, int32_t feature_id) noexcept nogil:
     return is_new
 
 
-cdef inline uint64_t slot_key(uint64_t h) noexcept nogil:
-    return h | 1
+cdef inline uint64_t token_key(uint64_t h, bint short) noexcept nogil:
+    """The table key of a token whose hash is ``h``; ``short``: it has at most 8 code points,
+    all < 256 (most words).
+
+    A short token's hash is (HASH_SEED ^ block) * HASH_MULTIPLIER, a bijection of its one
+    block, so two short tokens with the same key ARE the same token. The key of any other
+    token is kept out of the set of hashes of blocks that look short (nonzero, no zero byte
+    below the top nonzero one): where its hash falls in that set, the block it inverts to
+    gets a zero low byte, which no short block has. So a short token's key equals only the
+    key of the same token: no comparison needed, which keeps the common case as fast as a
+    bare hash lookup, yet exact. Other tokens are compared on a key match (same_token). No
+    key is 0: a short block is never HASH_SEED, and a remapped one never has its low byte.
+    """
+    if short:
+        return h
+    return long_token_key(h)
 
 
-cdef inline Py_ssize_t home_slot(const Table* table, uint64_t key) noexcept nogil:
-    return <Py_ssize_t>(key >> table.shift)
+cdef uint64_t long_token_key(uint64_t h) noexcept nogil:
+    """token_key of a token that is not short; out of line, so the walk stays small enough
+    for the compiler to inline (inlined, the 1-byte walk is ~15% faster)."""
+    cdef uint64_t block, filled
+    cdef int top_zero_bytes
+    block = (h * HASH_INVERSE) ^ HASH_SEED
+    if block == 0:
+        return h
+    top_zero_bytes = clz64(block) >> 3
+    filled = block | (~0ULL << (8 * (8 - top_zero_bytes))) if top_zero_bytes else block
+    if ((filled - 0x0101010101010101ULL) & ~filled & 0x8080808080808080ULL) == 0:
+        return (HASH_SEED ^ (block & ~0xFFULL)) * HASH_MULTIPLIER    # looked short: move it
+    return h
+
+
+cdef inline uint64_t gram_hash(int32_t a, int32_t b, int32_t c) noexcept nogil:
+    cdef uint64_t h = ((<uint64_t><uint32_t>a) | ((<uint64_t><uint32_t>b) << 32)) * HASH_MULTIPLIER
+    h = (h ^ (<uint64_t><uint32_t>c) ^ (h >> 29)) * 0xBF58476D1CE4E5B9ULL
+    return h
 
 
 cdef extern from *:
     void __builtin_prefetch(const void* address) nogil
 
 
-cdef inline int32_t lookup(const Table* table, uint64_t key) noexcept nogil:
-    """Id of the feature whose slot key (``slot_key`` of its hash) is ``key``, or EMPTY.
+cdef inline uint32_t canonical(const char_t* data, Py_ssize_t i) noexcept nogil:
+    """Code point ``i`` of a token as the vocabulary stores it: lowercase, U+2019 as U+0027.
+    1-byte texts are lowered here; the others were lowered by str.lower()."""
+    cdef uint32_t c
+    if char_t is uint8_t:
+        return _LOWER_LATIN1[data[i]]
+    else:
+        c = data[i]
+        return 0x27 if c == 0x2019 else c
 
-    Only hashes are compared, never the text: the table refuses a vocabulary in which two
-    features share a 64-bit key, so a wrong id needs an out-of-vocabulary n-gram whose key
-    equals one of the V features'. For keys spread as uniformly as the block
-    hash spreads them that is V / 2**64 per lookup (5e-16 for V = 10,000; one expected
-    false hit in ~10**14 reviews), far below anything a multi-hot model could notice, and the
-    key comparison it replaces cost a fifth of the vectorizer's time.
-    """
+
+cdef bint same_token(const Table* table, Py_ssize_t j, const TokenRef* ref,
+                     const char_t* data) noexcept nogil:
+    """Is the token ``ref`` of ``data``, whose key equals slot ``j``'s but is not BY_KEY, the
+    vocabulary token in slot ``j``, character for character?"""
+    cdef const uint32_t* chars
+    cdef Py_ssize_t k
+    if table.tokens[j].length != ref.length:
+        return False
+    if char_t is uint8_t:
+        if ref.mode == BY_HEADS:
+            return (table.heads[2 * j] == (load_block(data + ref.start, 8)
+                                           | 0x2020202020202020ULL)
+                    and table.heads[2 * j + 1] == (load_block(data + ref.start + 8,
+                                                              ref.length - 8)
+                                                   | (0x2020202020202020ULL
+                                                      >> (8 * (16 - ref.length)))))
+    chars = table.chars + table.char_start[j]
+    for k in range(ref.length):
+        if canonical(data, ref.start + k) != chars[k]:
+            return False
+    return True
+
+
+cdef inline int32_t find_token(const Table* table, const TokenRef* ref,
+                               const char_t* data) noexcept nogil:
+    """Slot of the vocabulary token ``ref`` is, or EMPTY."""
+    cdef Py_ssize_t j = <Py_ssize_t>(ref.key >> table.token_shift)
     cdef uint64_t cur
-    cdef Py_ssize_t j = home_slot(table, key)
     while True:
-        cur = table.slots[j].key
-        if cur == key:
-            return <int32_t>table.slots[j].id
-        if cur == 0:
+        cur = table.tokens[j].key
+        if cur == ref.key:
+            if ref.mode == BY_KEY or same_token(table, j, ref, data):
+                return <int32_t>j
+        elif cur == 0:
             return EMPTY
-        j = (j + 1) & table.mask
+        j = (j + 1) & table.token_mask
+
+
+cdef inline int32_t find_gram(const Table* table, int32_t a, int32_t b,
+                              int32_t c) noexcept nogil:
+    """Feature id of the n-gram of token slots (a, b, c) (c = -1 for a bigram), or EMPTY."""
+    cdef Py_ssize_t j = <Py_ssize_t>(gram_hash(a, b, c) >> table.gram_shift)
+    cdef const GramSlot* slot
+    while True:
+        slot = &table.grams[j]
+        if slot.id == EMPTY:
+            return EMPTY
+        if slot.tokens[0] == a and slot.tokens[1] == b and slot.tokens[2] == c:
+            return slot.id
+        j = (j + 1) & table.gram_mask
+
+
+cdef inline int add_if_found(Output* out, int32_t feature_id) noexcept nogil:
+    if feature_id == EMPTY:
+        return 0
+    return output_add(out, feature_id)
+
+
+cdef int resolve(const Table* table, Output* out, Walk* walk,
+                 const char_t* data) noexcept nogil:
+    """Look up the walked tokens ``out.refs``, then append their features in the
+    specification's order (at each token: its unigram, the bigram and the trigram ending
+    there). -1 on no memory."""
+    cdef int q, n = walk.n_refs
+    cdef int32_t t, a, b
+    walk.n_refs = 0
+    if table.ngram == 1:
+        for q in range(n):
+            t = find_token(table, &out.refs[q], data)
+            if t != EMPTY:
+                t = table.tokens[t].id     # every token of a words-only vocabulary is a feature
+                if output_add(out, t) < 0:
+                    return -1
+        return 0
+    b = walk.previous[1]
+    for q in range(n):      # tokens first; their bigram slots prefetched for the pass below
+        t = find_token(table, &out.refs[q], data)
+        out.resolved[q] = t
+        if t != EMPTY and b != EMPTY:
+            __builtin_prefetch(&table.grams[gram_hash(b, t, -1) >> table.gram_shift])
+        b = t
+    for q in range(n):
+        t = out.resolved[q]
+        a = walk.previous[0]
+        b = walk.previous[1]
+        if t != EMPTY:
+            if add_if_found(out, table.tokens[t].id) < 0:
+                return -1
+            if b != EMPTY:
+                if add_if_found(out, find_gram(table, b, t, -1)) < 0:
+                    return -1
+                if table.ngram >= 3 and a != EMPTY:
+                    if add_if_found(out, find_gram(table, a, b, t)) < 0:
+                        return -1
+        walk.previous[0] = b
+        walk.previous[1] = t
+    return 0
+
+
+cdef inline bint push_token(const Table* table, Output* out, Walk* walk, uint64_t key,
+                            Py_ssize_t start, Py_ssize_t length, int mode) noexcept nogil:
+    """Queue one token; True when TOKEN_BATCH are queued, and the caller must resolve them.
+    Its slot is prefetched now and looked up later, so cache misses overlap with the walk."""
+    cdef TokenRef* ref = &out.refs[walk.n_refs]
+    ref.key = key
+    ref.start = start
+    ref.length = <uint32_t>length if length < MAX_TOKEN else MAX_TOKEN
+    ref.mode = mode
+    __builtin_prefetch(&table.tokens[ref.key >> table.token_shift])
+    walk.n_refs += 1
+    return walk.n_refs == TOKEN_BATCH
+
+
+cdef inline void start_text(Output* out, Walk* walk) noexcept nogil:
+    out.text_number += 1
+    if out.text_number == 0:     # wrapped after 2**32 - 1 texts: forget all stamps
+        memset(out.stamps, 0, out.n_features * sizeof(uint32_t))
+        out.text_number = 1
+    walk.n_refs = 0
+    walk.previous[0] = EMPTY
+    walk.previous[1] = EMPTY
 
 
 cdef inline Py_ssize_t line_break_end(const char_t* data, Py_ssize_t i,
                                       Py_ssize_t L) noexcept nogil:
     """End of ``<br */?>`` starting at ``i`` (a '<'), or 0 if there is none."""
     cdef Py_ssize_t j = i + 1
-    if j + 1 >= L or get(data, j) != 0x62 or get(data, j + 1) != 0x72:
+    if j + 1 >= L:
         return 0
+    if char_t is uint8_t:
+        if _LOWER_LATIN1[data[j]] != 0x62 or _LOWER_LATIN1[data[j + 1]] != 0x72:
+            return 0
+    else:
+        if data[j] != 0x62 or data[j + 1] != 0x72:
+            return 0
     j += 2
     while j < L and data[j] == 0x20:
         j += 1
@@ -241,80 +435,14 @@ cdef inline Py_ssize_t line_break_end(const char_t* data, Py_ssize_t i,
     return 0
 
 
-cdef struct Walk:
-    # Per-text state shared by the two walks below.
-    uint64_t recent[MAX_NGRAM]   # hashes of the last tokens, oldest first
-    int n_recent
-    Py_ssize_t n_keys            # feature keys of this text so far, in out.keys
-
-
-cdef inline int push_token(const Table* table, Output* out, Walk* walk,
-                           uint64_t h) noexcept nogil:
-    """Queue the unigram of token hash ``h``, then the bigram and trigram ending with it
-    (the specification's order). Lookups wait until the whole text is walked: their slots are
-    prefetched now, so the cache misses of a large (n-gram) table overlap with the walk."""
-    cdef int k, order, n
-    cdef uint64_t key
-    cdef uint64_t* grown
-    if walk.n_keys + MAX_NGRAM > out.keys_capacity:
-        grown = <uint64_t*>realloc(out.keys, 2 * out.keys_capacity * sizeof(uint64_t))
-        if grown == NULL:
-            return -1
-        out.keys = grown
-        out.keys_capacity *= 2
-    if table.ngram == 1:         # words only: no window to keep
-        key = slot_key(h)
-        __builtin_prefetch(&table.slots[home_slot(table, key)])
-        out.keys[walk.n_keys] = key
-        walk.n_keys += 1
-        return 0
-    if walk.n_recent == table.ngram:
-        for k in range(table.ngram - 1):
-            walk.recent[k] = walk.recent[k + 1]
-        walk.n_recent -= 1
-    walk.recent[walk.n_recent] = h
-    walk.n_recent += 1
-    n = walk.n_recent
-    for order in range(1, n + 1):
-        h = walk.recent[n - order]
-        for k in range(n - order + 1, n):
-            h = combine(h, walk.recent[k])
-        key = slot_key(h)
-        __builtin_prefetch(&table.slots[home_slot(table, key)])
-        out.keys[walk.n_keys] = key
-        walk.n_keys += 1
-    return 0
-
-
-cdef inline int resolve_keys(const Table* table, Output* out, Walk* walk) noexcept nogil:
-    cdef Py_ssize_t q
-    cdef int32_t fid
-    for q in range(walk.n_keys):
-        fid = lookup(table, out.keys[q])
-        if fid != EMPTY and output_add(out, fid) < 0:
-            return -1
-    return 0
-
-
-cdef inline void start_text(Output* out, Walk* walk) noexcept nogil:
-    out.text_number += 1
-    if out.text_number == 0:     # wrapped after 2**32 - 1 texts: forget all stamps
-        memset(out.stamps, 0, out.n_features * sizeof(uint32_t))
-        out.text_number = 1
-    walk.n_recent = 0
-    walk.n_keys = 0
-
-
-cdef int vectorize_text(const Table* table, const wide_t* data, Py_ssize_t L,
-                        Output* out) noexcept nogil:
-    """Append the unique feature ids of one lowered text to ``out``; -1 on no memory.
-
-    The general walk, code point by code point, for any storage width."""
-    cdef Py_ssize_t i = 0, j
+cdef int walk_text(const Table* table, const char_t* data, Py_ssize_t L, Output* out,
+                   Walk* walk) noexcept nogil:
+    """Queue the tokens of one lowered text (or piece of one), code point by code point;
+    -1 on no memory. The general walk, for 2/4-byte texts and the pieces of long ones."""
+    cdef Py_ssize_t i = 0, j, start
     cdef uint32_t c
+    cdef bint short
     cdef TokenHash th
-    cdef Walk walk
-    start_text(out, &walk)
     while i < L:
         c = word_at(data, i)
         if c == 0:
@@ -326,6 +454,7 @@ cdef int vectorize_text(const Table* table, const wide_t* data, Py_ssize_t L,
             continue
         # A token: word characters, with single apostrophes between two of them.
         hash_start(&th)
+        start = i
         while True:
             hash_feed(&th, c)
             i += 1
@@ -341,9 +470,12 @@ cdef int vectorize_text(const Table* table, const wide_t* data, Py_ssize_t L,
                     i += 1
                     continue
             break
-        if push_token(table, out, &walk, hash_finish(&th)) < 0:
-            return -1
-    return resolve_keys(table, out, &walk)
+        short = i - start <= 8 and not th.wide
+        if push_token(table, out, walk, token_key(hash_finish(&th), short), start, i - start,
+                      BY_KEY if short else BY_CHARS):
+            if resolve(table, out, walk, data) < 0:
+                return -1
+    return 0
 
 
 cdef extern from *:
@@ -408,19 +540,21 @@ cdef extern from *:
     void classify64 "imdb_edge_classify64"(const uint8_t* p, int m, const uint8_t* table,
                                            uint64_t* words, uint64_t* apostrophes) nogil
     int ctz64 "__builtin_ctzll"(uint64_t x) nogil
+    int clz64 "__builtin_clzll"(uint64_t x) nogil
 
 
-cdef inline int emit_latin1_token(const Table* table, Output* out, Walk* walk,
-                                  const uint8_t* data, Py_ssize_t start, Py_ssize_t end,
-                                  Py_ssize_t L) noexcept nogil:
-    """Hash the token ``data[start:end]`` of a 1-byte text and queue its features."""
-    cdef Py_ssize_t k
+
+cdef inline bint emit_latin1_token(const Table* table, Output* out, Walk* walk,
+                                   const uint8_t* data, Py_ssize_t start, Py_ssize_t end,
+                                   Py_ssize_t L) noexcept nogil:
+    """Hash the token ``data[start:end]`` of a 1-byte text and queue it (see push_token)."""
+    cdef Py_ssize_t k, n = end - start
     cdef uint64_t h, block, high
     cdef TokenHash th
-    if (end - start == 2 and start > 0 and data[start - 1] == 0x3C
+    if (n == 2 and start > 0 and data[start - 1] == 0x3C
             and (data[start] | 0x20) == 0x62 and (data[start + 1] | 0x20) == 0x72
             and line_break_end(data, start - 1, L) > 0):
-        return 0                      # the "br" of a line break is no token
+        return False                  # the "br" of a line break is no token
     h = HASH_SEED
     high = 0
     k = start
@@ -440,8 +574,12 @@ cdef inline int emit_latin1_token(const Table* table, Output* out, Walk* walk,
         hash_start(&th)
         for k in range(start, end):
             hash_feed(&th, _LOWER_LATIN1[data[k]])
-        h = hash_finish(&th)
-    return push_token(table, out, walk, h)
+        return push_token(table, out, walk, token_key(hash_finish(&th), n <= 8), start, n,
+                          BY_KEY if n <= 8 else BY_CHARS)
+    if n <= 8:
+        return push_token(table, out, walk, h, start, n, BY_KEY)
+    return push_token(table, out, walk, token_key(h, False), start, n,
+                      BY_HEADS if n <= 16 else BY_CHARS)
 
 
 cdef int vectorize_latin1(const Table* table, const uint8_t* data, Py_ssize_t L,
@@ -496,19 +634,86 @@ cdef int vectorize_latin1(const Table* table, const uint8_t* data, Py_ssize_t L,
                     break
                 end = base + ctz64(ends)
                 ends &= ends - 1
-                if emit_latin1_token(table, out, &walk, data, start, end, L) < 0:
-                    return -1
+                if emit_latin1_token(table, out, &walk, data, start, end, L):
+                    if resolve(table, out, &walk, data) < 0:
+                        return -1
                 start = -1
-    if start >= 0 and emit_latin1_token(table, out, &walk, data, start, L, L) < 0:
+    if start >= 0:
+        emit_latin1_token(table, out, &walk, data, start, L, L)
+    return resolve(table, out, &walk, data)
+
+
+cdef int vectorize_wide(const Table* table, const char_t* data, Py_ssize_t L,
+                        Output* out) noexcept nogil:
+    """One whole lowered 2/4-byte text."""
+    cdef Walk walk
+    start_text(out, &walk)
+    if walk_text(table, data, L, out, &walk) < 0:
         return -1
-    return resolve_keys(table, out, &walk)
+    return resolve(table, out, &walk, data)
+
+
+cdef int walk_piece(const Table* table, object piece, Output* out, Walk* walk) except -2:
+    """Walk one lowered piece of a long text and resolve its tokens (the GIL is released
+    while it works): tokens never cross a piece boundary, so resolving here is safe."""
+    cdef int kind = PyUnicode_KIND(piece)
+    cdef const void* data = PyUnicode_DATA(piece)
+    cdef Py_ssize_t L = PyUnicode_GET_LENGTH(piece)
+    cdef int status
+    with nogil:
+        if kind == PyUnicode_1BYTE_KIND:
+            status = walk_text(table, <const uint8_t*>data, L, out, walk)
+            if status == 0:
+                status = resolve(table, out, walk, <const uint8_t*>data)
+        elif kind == PyUnicode_2BYTE_KIND:
+            status = walk_text(table, <const uint16_t*>data, L, out, walk)
+            if status == 0:
+                status = resolve(table, out, walk, <const uint16_t*>data)
+        else:
+            status = walk_text(table, <const uint32_t*>data, L, out, walk)
+            if status == 0:
+                status = resolve(table, out, walk, <const uint32_t*>data)
+    return status
+
+
+cdef Py_ssize_t piece_end(object text, Py_ssize_t start, Py_ssize_t L):
+    """End of the piece of ``text`` that starts at ``start``: just past the first _PIECE_END
+    character at or after ``start + PIECE``, or ``L``."""
+    cdef int kind = PyUnicode_KIND(text)
+    cdef const void* data = PyUnicode_DATA(text)
+    cdef Py_ssize_t i = start + PIECE
+    cdef uint32_t c
+    while i < L:
+        if kind == PyUnicode_2BYTE_KIND:
+            c = (<const uint16_t*>data)[i]
+        else:
+            c = (<const uint32_t*>data)[i]
+        if c < 128 and _PIECE_END[c]:
+            return i + 1
+        i += 1
+    return L
+
+
+cdef int vectorize_long(const Table* table, object text, Output* out) except -2:
+    """A long 2/4-byte text, lowered by str.lower() and walked a piece at a time: the GIL is
+    held only while one piece is lowered, and only one lowered piece exists at a time."""
+    cdef Walk walk
+    cdef Py_ssize_t L = PyUnicode_GET_LENGTH(text), start = 0, end
+    start_text(out, &walk)
+    while start < L:
+        end = piece_end(text, start, L)
+        if walk_piece(table, _str_lower(PyUnicode_Substring(text, start, end)), out, &walk) < 0:
+            return -1
+        start = end
+    return 0
 
 
 cdef class FeatureTable:
-    """Read-only hash table from features (tokens or space-joined n-grams) to ids.
+    """Read-only tables from features (tokens or space-joined n-grams) to ids.
 
-    Built once per vocabulary; lookups never write to it, so one table serves any number of
-    threads at once.
+    Built once per vocabulary; lookups never write to them, so one table serves any number of
+    threads at once. A feature that the tokenizer cannot produce (an empty token, more tokens
+    than ``ngram``) is kept in the id space but can never match, as in the reference.
     """
 
     cdef Table table
@@ -519,14 +724,18 @@ cdef class FeatureTable:
     cdef bint stamps_in_use
 
     def __cinit__(self, list features, int ngram):
-        cdef Py_ssize_t n = len(features), i, j
-        cdef Py_ssize_t capacity = 16
-        cdef uint64_t h, token_hash, key
-        cdef bint first_token
-        cdef Py_UCS4 c
-        cdef TokenHash th
-        cdef str feature
+        cdef Py_ssize_t n = len(features), i
         cdef Table* t = &self.table
+        cdef dict token_slots = {}
+        cdef list grams = []
+        cdef list tokens
+        cdef Py_ssize_t n_chars = 0
+        t.tokens = NULL
+        t.heads = NULL
+        t.chars = NULL
+        t.char_start = NULL
+        t.grams = NULL
+        self.stamps = NULL
         if not 1 <= ngram <= MAX_NGRAM:
             raise ValueError(f"ngram must be 1..{MAX_NGRAM}")
         if n >= 2**31 - 1:
@@ -534,61 +743,123 @@ cdef class FeatureTable:
         self.size = n
         self.ngram = ngram
         t.ngram = ngram
-        while capacity < 2 * n:
-            capacity *= 2
-        t.slots = <Slot*>malloc(capacity * sizeof(Slot))
-        if t.slots == NULL:
-            raise MemoryError()
-        memset(t.slots, 0, capacity * sizeof(Slot))
-        t.mask = capacity - 1
-        t.shift = 64
-        while ((<Py_ssize_t>1) << (64 - t.shift)) < capacity:
-            t.shift -= 1
+        # Every distinct token of every feature, with the unigram feature it is (if any).
+        unigram_of = {}
         for i in range(n):
-            feature = features[i]
-            # The same hash the walk computes: per token, combined across n-gram tokens.
-            h = 0
-            first_token = True
-            hash_start(&th)
-            for c in feature:
-                if c == 0x2019:
-                    c = 0x27
-                if c == 0x20:
-                    token_hash = hash_finish(&th)
-                    h = token_hash if first_token else combine(h, token_hash)
-                    first_token = False
-                    hash_start(&th)
-                else:
-                    hash_feed(&th, c)
-            token_hash = hash_finish(&th)
-            h = token_hash if first_token else combine(h, token_hash)
-            key = slot_key(h)
-            j = home_slot(t, key)
-            while t.slots[j].key != 0:
-                if t.slots[j].key == key:
-                    other = features[t.slots[j].id]
-                    if other.replace("\u2019", "'") == feature.replace("\u2019", "'"):
-                        raise ValueError(f"duplicated feature {feature!r}")
-                    raise ValueError(f"features {other!r} and {feature!r} share a 64-bit hash; "
-                                     "this vocabulary cannot be used by the compiled vectorizer")
-                j = (j + 1) & t.mask
-            t.slots[j].key = key
-            t.slots[j].id = i
+            feature = (<str?>features[i]).replace("\u2019", "'")
+            tokens = feature.split(" ")
+            if len(tokens) > ngram or "" in tokens:
+                continue                       # never produced by the tokenizer
+            for token in tokens:
+                if token not in token_slots:
+                    token_slots[token] = -1
+                    n_chars += len(token)
+            if len(tokens) == 1:
+                if feature in unigram_of:
+                    raise ValueError(f"duplicated feature {features[i]!r}")
+                unigram_of[feature] = i
+            else:
+                grams.append((i, tokens))
+        self._build_tokens(token_slots, unigram_of, n_chars)
+        self._build_grams(grams, token_slots, features)
         self.stamps = <uint32_t*>calloc(n + 1, sizeof(uint32_t))
         if self.stamps == NULL:
             raise MemoryError()
         self.text_number = 0
         self.stamps_in_use = False
 
+    cdef _build_tokens(self, dict token_slots, dict unigram_of, Py_ssize_t n_chars):
+        cdef Table* t = &self.table
+        cdef Py_ssize_t capacity = 16, j, k, pos = 0, length
+        cdef TokenHash th
+        cdef uint64_t key
+        cdef Py_UCS4 c
+        cdef bint narrow
+        while capacity < 2 * len(token_slots):
+            capacity *= 2
+        t.tokens = <TokenSlot*>calloc(capacity, sizeof(TokenSlot))
+        t.heads = <uint64_t*>calloc(2 * capacity, sizeof(uint64_t))
+        t.char_start = <Py_ssize_t*>calloc(capacity, sizeof(Py_ssize_t))
+        t.chars = <uint32_t*>malloc((n_chars + 1) * sizeof(uint32_t))
+        if t.tokens == NULL or t.heads == NULL or t.char_start == NULL or t.chars == NULL:
+            raise MemoryError()
+        t.token_mask = capacity - 1
+        t.token_shift = 64
+        while ((<Py_ssize_t>1) << (64 - t.token_shift)) < capacity:
+            t.token_shift -= 1
+        for token in token_slots:
+            length = len(token)
+            if length >= MAX_TOKEN:
+                raise ValueError("a vocabulary token of 2**28 characters or more")
+            hash_start(&th)
+            for c in token:
+                hash_feed(&th, c)
+            key = token_key(hash_finish(&th), length <= 8 and not th.wide)
+            j = <Py_ssize_t>(key >> t.token_shift)
+            while t.tokens[j].key != 0:
+                j = (j + 1) & t.token_mask
+            t.tokens[j].key = key
+            t.tokens[j].id = unigram_of.get(token, EMPTY)
+            t.char_start[j] = pos
+            narrow = True
+            k = 0
+            for c in token:
+                t.chars[pos] = <uint32_t>c
+                pos += 1
+                if <uint32_t>c >= 256:
+                    narrow = False
+                elif length <= 16:
+                    t.heads[2 * j + (k >> 3)] = (t.heads[2 * j + (k >> 3)] << 8) | <uint64_t>c
+                k += 1
+            t.tokens[j].length = <uint32_t>length
+            if not narrow or length <= 8:
+                t.heads[2 * j] = 0
+                t.heads[2 * j + 1] = 0
+            token_slots[token] = j
+
+    cdef _build_grams(self, list grams, dict token_slots, list features):
+        cdef Table* t = &self.table
+        cdef Py_ssize_t capacity = 16, j
+        cdef int32_t a, b, c
+        while capacity < 2 * len(grams):
+            capacity *= 2
+        t.grams = <GramSlot*>malloc(capacity * sizeof(GramSlot))
+        if t.grams == NULL:
+            raise MemoryError()
+        memset(t.grams, 0xFF, capacity * sizeof(GramSlot))     # id -1: empty
+        t.gram_mask = capacity - 1
+        t.gram_shift = 64
+        while ((<Py_ssize_t>1) << (64 - t.gram_shift)) < capacity:
+            t.gram_shift -= 1
+        for i, tokens in grams:
+            a = token_slots[tokens[0]]
+            b = token_slots[tokens[1]]
+            c = token_slots[tokens[2]] if len(tokens) == 3 else -1
+            j = <Py_ssize_t>(gram_hash(a, b, c) >> t.gram_shift)
+            while t.grams[j].id != EMPTY:
+                if t.grams[j].tokens[0] == a and t.grams[j].tokens[1] == b \
+                        and t.grams[j].tokens[2] == c:
+                    raise ValueError(f"duplicated feature {features[i]!r}")
+                j = (j + 1) & t.gram_mask
+            t.grams[j].tokens[0] = a
+            t.grams[j].tokens[1] = b
+            t.grams[j].tokens[2] = c
+            t.grams[j].id = <int32_t>i
+
     def __dealloc__(self):
         free(self.stamps)
-        free(self.table.slots)
+        free(self.table.tokens)
+        free(self.table.heads)
+        free(self.table.chars)
+        free(self.table.char_start)
+        free(self.table.grams)
 
-    def transform_ids(self, list texts, bint with_rows=False):
+    def transform_ids(self, texts, bint with_rows=False):
         """Unique in-vocabulary feature ids of each text, in order of first occurrence.
 
         Args:
-            texts: list of ``str`` (IN).
+            texts: list of ``str`` (IN); copied first, so nothing done to the caller's list
+                meanwhile (by another thread, or a finalizer) can affect this call.
             with_rows: also return each id's text index (what the model's ``rows`` input
                 takes), filled here at no measurable cost instead of by three numpy calls.
 
@@ -598,10 +869,12 @@ cdef class FeatureTable:
             int64 ``(nnz, 1)``.
 
         Raises:
-            TypeError: an item is not a ``str`` (the message names its index and type).
+            TypeError: ``texts`` is not a list, or an item is not a ``str`` (the message
+                names its index and type).
         """
-        cdef Py_ssize_t n = len(texts), i
-        cdef list lowered = [None] * n     # keeps the buffers below alive
+        cdef list snapshot
+        cdef Py_ssize_t n, i
+        cdef list held                  # keeps the buffers below alive
         cdef int* kinds = NULL
         cdef const void** datas = NULL
         cdef Py_ssize_t* lengths = NULL
@@ -611,9 +884,15 @@ cdef class FeatureTable:
         cdef const Table* table = &self.table
         cdef object text
         cdef bint own_stamps = False
+        if not isinstance(texts, list):
+            raise TypeError(f"texts must be a list. Received: {type(texts).__name__}")
+        snapshot = list(texts)
+        n = len(snapshot)
+        held = [None] * n
         out.ids = NULL
         out.stamps = NULL
-        out.keys = NULL
+        out.refs = NULL
+        out.resolved = NULL
         out.bits = NULL
         out.bits_capacity = 0
         try:
@@ -624,8 +903,8 @@ cdef class FeatureTable:
             out.capacity = 256
             out.nnz = 0
             out.ids = <int32_t*>malloc(out.capacity * sizeof(int32_t))
-            out.keys_capacity = 1024
-            out.keys = <uint64_t*>malloc(out.keys_capacity * sizeof(uint64_t))
+            out.refs = <TokenRef*>malloc(TOKEN_BATCH * sizeof(TokenRef))
+            out.resolved = <int32_t*>malloc(TOKEN_BATCH * sizeof(int32_t))
             # The table's stamp array serves one call at a time; a concurrent call (another
             # thread) makes its own. Claimed and returned with the GIL held, so no race.
             out.n_features = self.size
@@ -638,27 +917,36 @@ cdef class FeatureTable:
                 out.stamps = self.stamps
                 out.text_number = self.text_number
             if (kinds == NULL or datas == NULL or lengths == NULL or indptr_buf == NULL
-                    or out.ids == NULL or out.keys == NULL or out.stamps == NULL):
+                    or out.ids == NULL or out.refs == NULL or out.resolved == NULL
+                    or out.stamps == NULL):
                 raise MemoryError()
             for i in range(n):
-                text = texts[i]
+                text = snapshot[i]
                 if not PyUnicode_Check(text):
                     raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
-                if PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND:
-                    text = text.lower()
-                lowered[i] = text
                 kinds[i] = PyUnicode_KIND(text)
-                datas[i] = PyUnicode_DATA(text)
                 lengths[i] = PyUnicode_GET_LENGTH(text)
+                if kinds[i] != PyUnicode_1BYTE_KIND:
+                    if lengths[i] > LONG_TEXT:
+                        kinds[i] = 0            # lowered piece by piece below
+                    else:
+                        text = _str_lower(text)
+                        kinds[i] = PyUnicode_KIND(text)
+                        lengths[i] = PyUnicode_GET_LENGTH(text)
+                held[i] = text
+                datas[i] = PyUnicode_DATA(text)
             with nogil:
                 indptr_buf[0] = 0
                 for i in range(n):
                     if kinds[i] == PyUnicode_1BYTE_KIND:
                         status = vectorize_latin1(table, <const uint8_t*>datas[i], lengths[i], &out)
                     elif kinds[i] == PyUnicode_2BYTE_KIND:
-                        status = vectorize_text(table, <const uint16_t*>datas[i], lengths[i], &out)
+                        status = vectorize_wide(table, <const uint16_t*>datas[i], lengths[i], &out)
+                    elif kinds[i] == 0:
+                        with gil:
+                            status = vectorize_long(table, held[i], &out)
                     else:
-                        status = vectorize_text(table, <const uint32_t*>datas[i], lengths[i], &out)
+                        status = vectorize_wide(table, <const uint32_t*>datas[i], lengths[i], &out)
                     if status < 0:
                         break
                     indptr_buf[i + 1] = out.nnz
@@ -681,7 +969,8 @@ cdef class FeatureTable:
             free(lengths)
             free(indptr_buf)
             free(out.ids)
-            free(out.keys)
+            free(out.refs)
+            free(out.resolved)
             free(out.bits)
             if own_stamps:
                 free(out.stamps)
