@@ -6,15 +6,18 @@ so ``imdb-edge --help`` and ``--version`` stay fast on small boards.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
 from ._errors import ModelError
+from ._files import MAX_MODEL_BYTES, read_regular_file
 from ._models import resolve_model
 from ._tokenizer import TOKENIZER_VERSION
 from ._vectorizer import Vectorizer, multi_hot
@@ -28,6 +31,9 @@ COUNT_INPUT = "n_texts"       # int64 (1,)
 OUTPUT = "probability"        # float32 (n, 1)
 CHUNK = 256                   # texts vectorized and scored at a time: bounds memory (peak RSS
                               # scoring 25,000 reviews: 73 MB at 256, 93 MB at 1,024, same speed)
+MAX_THREADS = 64
+MAX_EXPLAIN_FEATURES = 20_000   # explain() is exact leave-one-out: k runs of k - 1 features
+_EXPLAIN_IDS_PER_RUN = 1 << 18  # bounds explain()'s memory whatever the review's length
 _OUTPUTS = [OUTPUT]
 # The model's n_texts input for every chunk size, made once (read-only, shared by all calls).
 _COUNTS = [np.array([n], np.int64) for n in range(CHUNK + 1)]
@@ -35,10 +41,14 @@ for _count in _COUNTS:
     _count.flags.writeable = False
 
 
-def _session_options(ort, threads: int):
+def _session_options(ort):
     options = ort.SessionOptions()
-    # Explicit counts: unset ones spin and, in containers, fail to pin threads.
-    options.intra_op_num_threads = threads
+    # One intra-op thread, always: with more, onnxruntime's ScatterND(reduction="add") sums a
+    # review's rows in a racy order and scores change from run to run (measured: up to 0.33
+    # apart). Scorer(threads=n) runs n chunks at once instead, each on one thread, so every
+    # thread count gives the bit-identical scores of threads=1. Explicit counts also keep
+    # threads from spinning and, in containers, from failing to pin themselves.
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -46,6 +56,15 @@ def _session_options(ort, threads: int):
     options.enable_cpu_mem_arena = False
     options.log_severity_level = 3
     return options
+
+
+def _import_onnxruntime():
+    import onnxruntime as ort
+
+    # Errors reach the caller as ModelError; onnxruntime's own logger would also print a
+    # coloured line on stderr for some bad models.
+    ort.set_default_logger_severity(4)
+    return ort
 
 
 class Scorer:
@@ -56,16 +75,16 @@ class Scorer:
 
     def __init__(self, model_path: Path, vocab_path: Path, *, threads: int = 1,
                  backend: str | None = None) -> None:
-        if not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads must be an int >= 1. Received: threads={threads!r}")
-        import onnxruntime as ort
-
+        if not isinstance(threads, int) or isinstance(threads, bool) \
+                or not 1 <= threads <= MAX_THREADS:
+            raise ValueError(f"threads must be an int in 1..{MAX_THREADS}. "
+                             f"Received: threads={threads!r}")
+        ort = _import_onnxruntime()
         self.path = Path(model_path)
-        if not self.path.is_file():
-            raise ModelError(f"model file not found: {self.path}")
+        model_bytes = read_regular_file(self.path, MAX_MODEL_BYTES, "model file")
         try:
             self._session = ort.InferenceSession(
-                str(self.path), sess_options=_session_options(ort, threads),
+                model_bytes, sess_options=_session_options(ort),
                 providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
@@ -73,9 +92,16 @@ class Scorer:
         # Passed to every run(): measured 0.6 µs faster per call than the default None.
         self._run_options = ort.RunOptions()
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
-        self.vectorizer = Vectorizer(Vocabulary.load(vocab_path), backend=backend)
+        vocabulary = Vocabulary.load(vocab_path)
+        try:
+            self.vectorizer = Vectorizer(vocabulary, backend=backend)
+        except (ValueError, TypeError) as exc:
+            raise ModelError(f"vocabulary file {vocab_path}: {exc}") from None
         self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self.input_form = self._check()
+        self._probe()
 
     def _check(self) -> str:
         meta, vocab, path = self.metadata, self.vectorizer.vocabulary, self.path
@@ -99,13 +125,33 @@ class Scorer:
                                  f"{len(vocab)}-feature vocabulary ({str(exc)[:120]})") from None
         elif set(inputs) == {DENSE_INPUT}:
             form = "dense"
-            width = inputs[DENSE_INPUT].shape[-1]
-            if width != len(vocab):
-                raise ModelError(f"{path}: model input has width {width} but the vocabulary "
-                                 f"has {len(vocab)} features")
+            shape = inputs[DENSE_INPUT].shape
+            if len(shape) != 2 or shape[1] != len(vocab):
+                raise ModelError(f"{path}: model input {DENSE_INPUT!r} has shape {shape}; "
+                                 f"expected [batch, {len(vocab)}] for this vocabulary")
         else:
             raise ModelError(f"{path}: unexpected model inputs {sorted(inputs)}")
+        outputs = [o.name for o in self._session.get_outputs()]
+        if OUTPUT not in outputs:
+            raise ModelError(f"{path}: model has no output {OUTPUT!r} (outputs: {outputs})")
         return form
+
+    def _probe(self) -> None:
+        """Score three inputs (no feature, the first, the last) and refuse a model whose
+        output is not one float32 probability per review."""
+        size = len(self.vectorizer.vocabulary)
+        indptr = np.array([0, 0, 1, 2], np.int64)
+        ids = np.array([0, size - 1], np.int32)
+        try:
+            out = self._run_ids(indptr, ids)
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own types
+            raise ModelError(f"{self.path}: model fails on a probe input "
+                             f"({str(exc).strip()[:160]})") from None
+        if out.dtype != np.float32 or not np.all((out >= 0) & (out <= 1)):
+            raise ModelError(f"{self.path}: model output {OUTPUT!r} is not a probability in "
+                             f"[0, 1] (dtype {out.dtype}, probe values {out.tolist()[:3]})")
 
     # -- scoring ------------------------------------------------------------------------
 
@@ -123,7 +169,16 @@ class Scorer:
         else:
             count = _COUNTS[n_texts] if n_texts <= CHUNK else np.array([n_texts], np.int64)
             feed = {IDS_INPUT: ids, ROWS_INPUT: rows, COUNT_INPUT: count}
-        return self._session.run(_OUTPUTS, feed, self._run_options)[0].reshape(-1)
+        out = self._session.run(_OUTPUTS, feed, self._run_options)[0]
+        if out.size != n_texts:
+            raise ModelError(f"{self.path}: model gave {out.size} values (shape "
+                             f"{list(out.shape)}) for {n_texts} reviews")
+        out = out.reshape(-1)
+        if not np.isfinite(out.sum(dtype=np.float64)):   # one reduction: NaN/inf propagate
+            bad = int(np.flatnonzero(~np.isfinite(out))[0])
+            raise ModelError(f"{self.path}: model gave a non-finite score ({out[bad]}) for "
+                             f"review {bad} of a batch of {n_texts}")
+        return out
 
     def _chunks(self, texts) -> Iterable[list]:
         if isinstance(texts, str):     # documented: a bare str is one review
@@ -163,17 +218,46 @@ class Scorer:
         table = self.vectorizer._table
         if type(texts) is list and len(texts) <= CHUNK:    # the common case, without a generator
             return self._run_ids(*table.transform_ids(texts, True))
-        parts, offset = [], 0
-        for chunk in self._chunks(texts):
-            try:
-                encoded = table.transform_ids(chunk, True)
-            except TypeError as exc:
-                raise _shift_index(exc, offset) from None
-            parts.append(self._run_ids(*encoded))
-            offset += len(chunk)
+        parts = []
+        if self.threads == 1:
+            offset = 0
+            for chunk in self._chunks(texts):
+                parts.append(self._score_chunk(chunk, offset))
+                offset += len(chunk)
+        else:
+            parts = self._score_parallel(texts)
         if len(parts) == 1:
             return parts[0]
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+    def _score_chunk(self, chunk: list, offset: int) -> np.ndarray:
+        try:
+            encoded = self.vectorizer._table.transform_ids(chunk, True)
+        except TypeError as exc:
+            raise _shift_index(exc, offset) from None
+        return self._run_ids(*encoded)
+
+    def _score_parallel(self, texts) -> list[np.ndarray]:
+        """The chunks of ``texts`` scored ``threads`` at a time, in order; at most
+        2 x threads chunks are in flight, so memory stays bounded. Each chunk is scored
+        exactly as with one thread (same boundaries, one onnxruntime thread each)."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="imdb-edge")
+        pending: collections.deque = collections.deque()
+        parts, offset = [], 0
+        try:
+            for chunk in self._chunks(texts):
+                pending.append(self._pool.submit(self._score_chunk, chunk, offset))
+                offset += len(chunk)
+                if len(pending) >= 2 * self.threads:
+                    parts.append(pending.popleft().result())
+            while pending:
+                parts.append(pending.popleft().result())
+        finally:
+            for future in pending:
+                future.cancel()
+        return parts
 
     def predict(self, texts: str | Iterable[str], threshold: float = 0.5) -> np.ndarray:
         """Labels, int8 ``(n_texts,)``: 1 (positive) where the probability is > ``threshold``."""
@@ -193,15 +277,26 @@ class Scorer:
         """
         if not isinstance(text, str):
             raise TypeError(f"text must be str. Received: {type(text).__name__}")
+        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+            raise ValueError(f"top must be an int >= 1. Received: top={top!r}")
         indptr, ids = self.vectorizer.transform_ids([text])
         base = float(self._run_ids(indptr, ids)[0])
         k = len(ids)
         if k == 0:
             return []
-        keep = ~np.eye(k, dtype=bool)
-        loo_ids = np.broadcast_to(ids, (k, k))[keep].astype(np.int32)
-        loo_indptr = np.arange(0, k * (k - 1) + 1, k - 1, dtype=np.int64)
-        without = self._run_ids(loo_indptr, loo_ids)
+        if k > MAX_EXPLAIN_FEATURES:
+            raise ValueError(f"explain() handles reviews of up to {MAX_EXPLAIN_FEATURES:,} "
+                             f"distinct known features; this one has {k:,}")
+        # Leave-one-out in runs of at most _EXPLAIN_IDS_PER_RUN ids: memory linear in k.
+        rows_per_run = max(1, _EXPLAIN_IDS_PER_RUN // k)
+        without = np.empty(k, np.float32)
+        for start in range(0, k, rows_per_run):
+            stop = min(k, start + rows_per_run)
+            keep = np.ones((stop - start, k), dtype=bool)
+            keep[np.arange(stop - start), np.arange(start, stop)] = False
+            loo_ids = np.broadcast_to(ids, keep.shape)[keep]
+            loo_indptr = np.arange(stop - start + 1, dtype=np.int64) * (k - 1)
+            without[start:stop] = self._run_ids(loo_indptr, loo_ids)
         effects = base - without
         order = np.argsort(-np.abs(effects), kind="stable")[:top]
         words = self.vectorizer.decode(ids[order])
@@ -247,8 +342,9 @@ def load(model: str | os.PathLike | None = None, *, threads: int = 1,
         model: a bundled preset name (``"default"``), a model folder (``model.onnx`` +
             ``vocab.txt``), or an ``.onnx`` file with ``vocab.txt`` beside it; None is the
             bundled default.
-        threads: onnxruntime intra-op threads. 1 (the default) suits a small device and
-            batches of a few hundred reviews; give more for large batches on more cores.
+        threads: chunks of CHUNK reviews scored at once (1..64), each on one onnxruntime
+            thread, so scores are bit-identical whatever the count. 1 (the default) suits a
+            small device; more speeds up inputs of more than CHUNK reviews on more cores.
         backend: vectorizer backend, as in :class:`Vectorizer`.
 
     Raises:

@@ -36,6 +36,8 @@ MAX_NGRAM = 3
 _LINE_BREAK = re.compile(r"<br */?>")
 # [^\W_] is exactly str.isalnum() per code point (the re docs define \w as isalnum() plus "_").
 _TOKEN = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+TOKEN_PATTERN = r"[^\W_]+(?:'[^\W_]+)*"
+"""A token as written in a vocabulary (after rule 3: the apostrophe is always U+0027)."""
 
 
 def tokenize(text: str) -> list[str]:
