@@ -49,7 +49,7 @@ def tokenize(text: str) -> list[str]:
     Returns:
         The tokens, in text order, duplicates kept.
     """
-    standardized = _LINE_BREAK.sub(" ", text.lower())
+    standardized = _LINE_BREAK.sub(" ", str.lower(text))   # str.lower: a subclass may override it
     return [token.replace("\u2019", "'") for token in _TOKEN.findall(standardized)]
 
 

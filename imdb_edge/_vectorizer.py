@@ -7,6 +7,7 @@ reference) only do the work.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from typing import Iterable
 
@@ -43,9 +44,19 @@ def default_backend() -> str:
                 "imdb_edge: the compiled vectorizer is not available "
                 f"({_C_IMPORT_ERROR}); using the pure-Python one, about 25x slower. "
                 "Reinstall with a C compiler and Python headers to build it.",
-                RuntimeWarning, stacklevel=3)
+                RuntimeWarning, stacklevel=_caller_stacklevel())
         return "python"
     return "cython"
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside imdb_edge, so the
+    user sees their own line, not one of ours."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _resolve_backend(backend: str | None) -> str:

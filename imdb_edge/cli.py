@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import os
 import sys
@@ -39,14 +38,17 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--model", help="bundled preset name, model folder or .onnx file "
                         "(default: the bundled default model)")
     common.add_argument("--threads", type=int, default=1,
-                        help="onnxruntime threads (default: %(default)s)")
+                        help="chunks scored at once, 1..64; scores are identical for every "
+                        "count (default: %(default)s)")
     common.add_argument("--traceback", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     score = sub.add_parser("score", parents=[common], help="score reviews",
                            description="Score reviews given as arguments or read from a file.")
     score.add_argument("texts", nargs="*", metavar="TEXT", help="reviews to score")
-    score.add_argument("--file", "-f", help="read reviews from this file ('-' = stdin)")
+    score.add_argument("--file", "-f", help="read reviews from this file ('-' = stdin); in line "
+                       "mode a review ends at LF (a CR before it is dropped; a lone CR is part "
+                       "of the review)")
     score.add_argument("--input", choices=["auto", "lines", "jsonl", "csv"], default="auto",
                        help="file format: one review per line, JSON lines or CSV "
                        "(auto: by extension, else lines)")
@@ -66,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain", parents=[common],
                              help="the words that push a review's score up or down")
     explain.add_argument("text", help="one review")
-    explain.add_argument("--top", type=int, default=10)
+    explain.add_argument("--top", type=int, default=10,
+                         help="how many features to show, >= 1 (default: %(default)s)")
     explain.add_argument("--json", action="store_true", help="print JSON")
 
     info = sub.add_parser("info", parents=[common], help="the model card")
@@ -83,10 +86,53 @@ def _parser() -> argparse.ArgumentParser:
 
 # -- reading reviews ----------------------------------------------------------------------
 
-def _open_text(path: str, errors: str):
+class InputError(ValueError):
+    """Bad input data: the message names the line (and byte offset where it applies)."""
+
+
+def _binary_input(path: str):
     if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors=errors, newline="")
-    return open(path, encoding="utf-8", errors=errors, newline="")
+        if sys.stdin is None:
+            raise InputError("standard input is closed")
+        return sys.stdin.buffer
+    return open(path, "rb")
+
+
+def _lines(handle, errors: str):
+    """``(number, text)`` of each line of a binary stream, split at LF only (a CR before the
+    LF is dropped, a lone CR kept) and decoded as UTF-8. Read 1 MiB at a time, so a huge
+    line neither hides Ctrl-C for long nor splits anywhere but at LF.
+
+    Raises:
+        InputError: invalid UTF-8, naming the line and the byte offset in the input.
+    """
+    number, offset, pending = 0, 0, b""
+    while True:
+        block = handle.read(1 << 20)
+        if not block:
+            break
+        pending += block
+        if b"\n" not in block:
+            continue
+        *complete, pending = pending.split(b"\n")
+        for raw in complete:
+            number += 1
+            yield number, _decode(raw[:-1] if raw.endswith(b"\r") else raw, number, offset,
+                                  errors)
+            offset += len(raw) + 1
+    if pending:
+        number += 1
+        yield number, _decode(pending[:-1] if pending.endswith(b"\r") else pending, number,
+                              offset, errors)
+
+
+def _decode(raw: bytes, number: int, offset: int, errors: str) -> str:
+    try:
+        return raw.decode("utf-8", errors)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"line {number}: invalid UTF-8 (byte 0x{raw[exc.start]:02x} at offset "
+                         f"{offset + exc.start} of the input); use --encoding-errors replace "
+                         "to score it anyway") from None
 
 
 def _input_kind(args) -> str:
@@ -100,49 +146,70 @@ def _input_kind(args) -> str:
     return "lines"
 
 
-def _reviews(handle, kind: str, args):
-    """Yield reviews one by one; errors name the line."""
+def _reviews(lines, kind: str, args):
+    """Yield reviews one by one from ``(number, line)`` pairs; errors name the line."""
     if kind == "lines":
-        for line in handle:
-            yield line.rstrip("\n").rstrip("\r")
+        for _, line in lines:
+            yield line
     elif kind == "jsonl":
-        for number, line in enumerate(handle, start=1):
+        for number, line in lines:
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"line {number}: not valid JSON ({exc.msg})") from None
+            except ValueError as exc:   # JSONDecodeError, and e.g. integers of > 4,300 digits
+                reason = getattr(exc, "msg", None) or str(exc).split(":")[0]
+                raise InputError(f"line {number}: not valid JSON ({reason})") from None
             if not isinstance(record, dict) or args.field not in record:
-                raise ValueError(f"line {number}: no field {args.field!r}")
+                raise InputError(f"line {number}: no field {args.field!r}")
             if not isinstance(record[args.field], str):
-                raise ValueError(f"line {number}: field {args.field!r} is "
+                raise InputError(f"line {number}: field {args.field!r} is "
                                  f"{type(record[args.field]).__name__}, expected a string")
             yield record[args.field]
     else:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            return
-        if args.column.isdigit():
-            column = int(args.column)
-        elif args.column in header:
-            column = header.index(args.column)
-        else:
-            raise ValueError(f"CSV has no column {args.column!r} (columns: {', '.join(header)})")
-        for number, row in enumerate(reader, start=2):
-            if column >= len(row):
-                raise ValueError(f"CSV row {number} has no column {args.column!r}")
-            yield row[column]
+        csv.field_size_limit(2**31 - 1)   # a review may be long; memory is bounded by the line
+        numbered = iter(lines)
+        state = {"number": 0}
+
+        def with_newlines():
+            for number, line in numbered:
+                state["number"] = number
+                yield line + "\n"
+
+        reader = csv.reader(with_newlines())
+        try:
+            header = next(reader, None)
+            if header is None:
+                return
+            if args.column.isdigit():
+                column = int(args.column)
+            elif args.column in header:
+                column = header.index(args.column)
+            else:
+                raise InputError(f"CSV has no column {args.column!r} "
+                                 f"(columns: {', '.join(header)})")
+            for row in reader:
+                if column >= len(row):
+                    raise InputError(f"CSV line {state['number']} has no column {args.column!r}")
+                yield row[column]
+        except csv.Error as exc:
+            raise InputError(f"CSV line {state['number']}: {exc}") from None
 
 
 def _batches(iterator, size: int):
+    """Lists of up to ``size`` items; an error while reading is raised only after the items
+    read before it have been handed out, so everything before a bad line is scored."""
     batch = []
-    for item in iterator:
-        batch.append(item)
-        if len(batch) == size:
+    try:
+        for item in iterator:
+            batch.append(item)
+            if len(batch) == size:
+                yield batch
+                batch = []
+    except Exception:
+        if batch:
             yield batch
-            batch = []
+        raise
     if batch:
         yield batch
 
@@ -150,10 +217,10 @@ def _batches(iterator, size: int):
 # -- commands -----------------------------------------------------------------------------
 
 def _load(args):
-    from ._scorer import load
+    from ._scorer import MAX_THREADS, load
 
-    if args.threads < 1:
-        raise UsageError("--threads must be >= 1")
+    if not 1 <= args.threads <= MAX_THREADS:
+        raise UsageError(f"--threads must be in 1..{MAX_THREADS}")
     return load(args.model, threads=args.threads)
 
 
@@ -166,14 +233,17 @@ def _cmd_score(args) -> int:
         raise UsageError("--threshold must be in [0, 1]")
     scorer = _load(args)
     out = sys.stdout
+    if out is None:
+        raise InputError("standard output is closed")
     writer = csv.writer(out, lineterminator="\n") if args.format == "csv" else None
     if writer:
         writer.writerow(["index", "probability", "label"])
     progress = args.progress == "on" or (args.progress == "auto" and args.file is not None
                                          and sys.stderr.isatty())
-    handle = _open_text(args.file, args.encoding_errors) if args.file else None
+    handle = _binary_input(args.file) if args.file else None
     try:
-        source = _reviews(handle, _input_kind(args), args) if handle else iter(args.texts)
+        source = (_reviews(_lines(handle, args.encoding_errors), _input_kind(args), args)
+                  if handle else iter(args.texts))
         index = 0
         for batch in _batches(source, args.batch_size):
             probabilities = scorer.score(batch)
@@ -193,9 +263,6 @@ def _cmd_score(args) -> int:
                 print(f"\rimdb-edge: {index:,} reviews scored", end="", file=sys.stderr)
         if progress:
             print(file=sys.stderr)
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{args.file}: invalid UTF-8 (byte 0x{exc.object[exc.start]:02x}); "
-                         "use --encoding-errors replace to score it anyway") from None
     finally:
         if handle is not None and args.file != "-":
             handle.close()
@@ -203,6 +270,8 @@ def _cmd_score(args) -> int:
 
 
 def _cmd_explain(args) -> int:
+    if args.top < 1:
+        raise UsageError("--top must be >= 1")
     scorer = _load(args)
     probability = float(scorer.score([args.text])[0])
     effects = scorer.explain(args.text, top=args.top)
@@ -258,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one line, unless asked for the traceback
         if getattr(args, "traceback", False):
             raise
-        print(f"imdb-edge: error: {exc}", file=sys.stderr)
+        if sys.stderr is not None:
+            print(f"imdb-edge: error: {exc}", file=sys.stderr)
         return 1
     return 0
 

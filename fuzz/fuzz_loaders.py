@@ -1,0 +1,45 @@
+"""Fuzzer for the readers of untrusted files: vocabulary files (plain and gzip) and the CLI's
+review input (lines, JSON lines, CSV). Each must return or raise its one documented error
+(ModelError, InputError), never another exception, a hang or unbounded memory.
+
+    python fuzz/fuzz_loaders.py -max_total_time=60 fuzz/corpus/loaders   # (scripts/fuzz.sh)
+"""
+
+import gzip
+import io
+import sys
+import types
+
+import atheris
+
+with atheris.instrument_imports():
+    from imdb_edge import ModelError, Vocabulary
+    from imdb_edge.cli import InputError, _lines, _reviews
+
+HEADER = b"#imdb-edge-vocabulary\n#tokenizer_version=1\n#ngram=2\n#size=2\n#checksum=sha256:"
+
+
+def TestOneInput(data: bytes) -> None:
+    fdp = atheris.FuzzedDataProvider(data)
+    mode = fdp.ConsumeIntInRange(0, 4)
+    raw = fdp.ConsumeBytes(fdp.remaining_bytes())
+    if mode <= 1:
+        blob = (HEADER + raw) if mode == 0 else gzip.compress(HEADER + raw)
+        for candidate in (blob, raw):
+            try:
+                Vocabulary.from_bytes(candidate, source="fuzz")
+            except ModelError:
+                pass
+        return
+    kind = ("lines", "jsonl", "csv")[mode - 2]
+    args = types.SimpleNamespace(field="text", column="text")
+    try:
+        for review in _reviews(_lines(io.BytesIO(raw), "strict"), kind, args):
+            assert isinstance(review, str)
+    except InputError:
+        pass
+
+
+if __name__ == "__main__":
+    atheris.Setup(sys.argv, TestOneInput)
+    atheris.Fuzz()
