@@ -92,7 +92,7 @@ class Vocabulary:
     """
 
     def __init__(self, features: list[str], *, ngram: int = 1,
-                 tokenizer_version: int = TOKENIZER_VERSION) -> None:
+                 tokenizer_version: int = TOKENIZER_VERSION, _checked: bool = False) -> None:
         if not 1 <= ngram <= MAX_NGRAM:
             raise ValueError(f"ngram must be 1..{MAX_NGRAM}. Received: ngram={ngram!r}")
         if tokenizer_version != TOKENIZER_VERSION:
@@ -102,10 +102,11 @@ class Vocabulary:
         self.features = list(features)
         self.ngram = ngram
         self.tokenizer_version = tokenizer_version
-        for i, feature in enumerate(self.features):
-            if not isinstance(feature, str):
-                raise TypeError(f"features[{i}] is {type(feature).__name__}, expected str")
-        bad = invalid_feature(self.features, ngram)
+        if not _checked:    # from_bytes has checked its features already
+            for i, feature in enumerate(self.features):
+                if not isinstance(feature, str):
+                    raise TypeError(f"features[{i}] is {type(feature).__name__}, expected str")
+        bad = None if _checked else invalid_feature(self.features, ngram)
         if bad is not None:
             raise ValueError(f"features[{bad[0]}] = {self.features[bad[0]][:60]!r} is {bad[1]}; "
                              "the tokenizer can never produce it")
@@ -242,7 +243,7 @@ class Vocabulary:
         bad = invalid_feature(features, ngram)
         if bad is not None:
             raise fail(f"line {first_line + bad[0]}: feature {features[bad[0]][:60]!r} is {bad[1]}")
-        return cls(features, ngram=ngram, tokenizer_version=version)
+        return cls(features, ngram=ngram, tokenizer_version=version, _checked=True)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
