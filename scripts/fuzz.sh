@@ -6,14 +6,16 @@
 # on PATH (apt-get install clang-14), the extension is rebuilt in a temporary copy with
 # libFuzzer's coverage and AddressSanitizer, so the C code itself guides the search and any
 # memory error is a finding; without it only the Python code is instrumented (said below).
-# New inputs go to fuzz/corpus/TARGET (tests/test_hostile.py replays them all); a finding is
-# saved as fuzz/crash-TARGET-* and the script exits non-zero.
+# New inputs go to fuzz/corpus/TARGET (tests/test_hostile.py replays them all), or to
+# $IMDB_EDGE_FUZZ_CORPUS/TARGET; a finding is saved as fuzz/crash-TARGET-* and the script
+# exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=${PYTHON:-python3}
 SECONDS_TOTAL=${1:-60}
 HALF=$(( SECONDS_TOTAL / 2 ))
+CORPUS=${IMDB_EDGE_FUZZ_CORPUS:-$ROOT/fuzz/corpus}
 CLANG=$(command -v clang || command -v clang-14 || true)
 ENV=()
 if [ -n "$CLANG" ]; then
@@ -32,13 +34,13 @@ else
   echo "no clang: only the Python code guides the fuzzer (apt-get install clang-14 for the C code)"
 fi
 for target in vectorizer loaders; do
-  mkdir -p "fuzz/corpus/$target"
+  mkdir -p "$CORPUS/$target"
   log=$(mktemp)
   echo "=== fuzz $target for ${HALF}s"
   status=0
   "${ENV[@]}" "$PY" "$ROOT/fuzz/fuzz_$target.py" -max_total_time="$HALF" -max_len=4096 \
     -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 \
-    -artifact_prefix="$ROOT/fuzz/crash-$target-" "$ROOT/fuzz/corpus/$target" \
+    -artifact_prefix="$ROOT/fuzz/crash-$target-" "$CORPUS/$target" \
     >"$log" 2>&1 || status=$?
   grep -E "stat::number_of_executed_units|stat::new_units_added|stat::peak_rss_mb|DONE +cov" "$log" || true
   if [ "$status" -ne 0 ]; then tail -60 "$log"; rm -f "$log"; exit "$status"; fi

@@ -541,14 +541,33 @@ cdef extern from *:
     #include <emmintrin.h>
     #endif
     /* Bits k of *words / *apostrophes: is byte p[k] (k < m <= 64) a word character (per
-       `table`, nonzero = word) / an ASCII apostrophe. 16 ASCII bytes at a time with SSE2, where
-       [0-9A-Za-z] are exactly the ASCII word characters (str.isalnum); bytes >= 0x80 and
-       other machines go through the table. */
+       `table`, nonzero = word) / an ASCII apostrophe. ASCII bytes are classified 16 at a time
+       with SSE2 (x86-64), else 8 at a time in a 64-bit word (SWAR: aarch64 and any other
+       little-endian machine), where [0-9A-Za-z] are exactly the ASCII word characters
+       (str.isalnum); bytes >= 0x80 and the tail go through the table.
+       IMDB_EDGE_PORTABLE forces the SWAR path (to test it on x86-64). */
+    #if defined(__SSE2__) && !defined(IMDB_EDGE_PORTABLE)
+    #define IMDB_EDGE_SSE2 1
+    #elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    #define IMDB_EDGE_SWAR 1
+    #endif
+    #if defined(IMDB_EDGE_SWAR)
+    /* High bit of each byte of v (all < 0x80) set iff lo <= byte <= hi: adding 0x80 - lo
+       sets it iff byte >= lo, adding 0x7F - hi iff byte > hi; no sum carries out of its byte. */
+    static inline uint64_t imdb_edge_in_range(uint64_t v, unsigned lo, unsigned hi) {
+        const uint64_t ones = 0x0101010101010101ULL;
+        return (v + ones * (0x80 - lo)) & ~(v + ones * (0x7F - hi)) & 0x8080808080808080ULL;
+    }
+    /* The high bits of the 8 bytes of x (only high bits set) as bits 0..7, byte 0 lowest. */
+    static inline uint64_t imdb_edge_gather8(uint64_t x) {
+        return ((x >> 7) * 0x0102040810204080ULL) >> 56;
+    }
+    #endif
     static inline void imdb_edge_classify64(const uint8_t* p, int m, const uint8_t* table,
                                             uint64_t* words, uint64_t* apostrophes) {
         uint64_t w = 0, a = 0;
         int k = 0;
-    #if defined(__SSE2__)
+    #if defined(IMDB_EDGE_SSE2)
         for (; k + 16 <= m; k += 16) {
             __m128i v = _mm_loadu_si128((const __m128i*)(p + k));
             if (_mm_movemask_epi8(v) == 0) {
@@ -567,6 +586,22 @@ cdef extern from *:
                 }
             }
         }
+    #elif defined(IMDB_EDGE_SWAR)
+        for (; k + 8 <= m; k += 8) {
+            uint64_t v;
+            memcpy(&v, p + k, 8);          /* little-endian: byte j of the 8 is bits 8j.. */
+            if ((v & 0x8080808080808080ULL) == 0) {
+                uint64_t word = imdb_edge_in_range(v | 0x2020202020202020ULL, 'a', 'z')
+                                | imdb_edge_in_range(v, '0', '9');
+                w |= imdb_edge_gather8(word) << k;
+                a |= imdb_edge_gather8(imdb_edge_in_range(v, 0x27, 0x27)) << k;
+            } else {
+                for (int j = k; j < k + 8; j++) {
+                    w |= (uint64_t)(table[p[j]] != 0) << j;
+                    a |= (uint64_t)(p[j] == 0x27) << j;
+                }
+            }
+        }
     #endif
         for (; k < m; k++) {
             w |= (uint64_t)(table[p[k]] != 0) << k;
@@ -580,14 +615,12 @@ cdef extern from *:
     void classify64 "imdb_edge_classify64"(const uint8_t* p, int m, const uint8_t* table,
                                            uint64_t* words, uint64_t* apostrophes) nogil
     int ctz64 "__builtin_ctzll"(uint64_t x) nogil
-    int clz64 "__builtin_clzll"(uint64_t x) nogil
-
 
 
 cdef inline uint64_t ascii_block(const uint8_t* data, Py_ssize_t k, Py_ssize_t n,
                                  Py_ssize_t L) noexcept nogil:
-    """The ``n`` (1..8) bytes at ``data + k`` as one block, right-aligned; ORed with 0x20 per
-    byte, which lowercases an ASCII token (letters; digits and the apostrophe have the bit)."""
+    """The ``n`` (1..8) bytes at ``data + k`` as one block, right-aligned (never reading past
+    ``L``)."""
     cdef uint64_t block
     if n == 8 or k + 8 <= L:       # one load, then drop the bytes past the token
         block = load_block(data + k, 8) >> (8 * (8 - n))
