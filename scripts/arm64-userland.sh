@@ -3,10 +3,16 @@
 # path. Used by scripts/test-aarch64.sh and scripts/build-wheels.sh; needs root and Debian's
 # package mirror, nothing else.
 #   bash scripts/arm64-userland.sh [bookworm|trixie]     # ~5 min the first time
+#   bash scripts/arm64-userland.sh --unmount [SUITE]      # when done with it
 # The userland lives in $IMDB_EDGE_ARM64_ROOT (default ~/.cache/imdb-edge/arm64) /SUITE.
 # qemu-user-static comes from bookworm-backports: Debian 12's qemu 7.2 shows the host's x86
 # /proc/cpuinfo to the guest, and importing onnxruntime then crashes.
 set -euo pipefail
+if [ "${1:-}" = --unmount ]; then
+  ROOTFS=${IMDB_EDGE_ARM64_ROOT:-$HOME/.cache/imdb-edge/arm64}/${2:-bookworm}
+  for m in sys proc dev; do mountpoint -q "$ROOTFS/$m" && umount -l "$ROOTFS/$m"; done
+  exit 0
+fi
 SUITE=${1:-bookworm}
 BASE=${IMDB_EDGE_ARM64_ROOT:-$HOME/.cache/imdb-edge/arm64}
 ROOTFS=$BASE/$SUITE
@@ -60,7 +66,13 @@ if [ ! -x "$ROOTFS/usr/bin/python3" ]; then
     || { tail -20 "$BASE/debootstrap-$SUITE.log"; exit 1; }
   mv "$ROOTFS.tmp" "$ROOTFS"
 fi
+# pip inside reaches the registry the way the host does: same resolver, same CA store.
 cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
+cp /etc/ssl/certs/ca-certificates.crt "$ROOTFS/etc/ssl/certs/ca-certificates.crt"
+# /proc, and /sys for onnxruntime's cpuinfo (without it every import prints errors). No bind
+# mount of /dev: debootstrap made the few device nodes needed, and a bound /dev inside a tree
+# that someone later removes with rm -r would take the host's with it. The callers unmount
+# (arm64-userland.sh --unmount SUITE).
 mountpoint -q "$ROOTFS/proc" || mount -t proc proc "$ROOTFS/proc"
-mountpoint -q "$ROOTFS/dev" || mount --bind /dev "$ROOTFS/dev"
+mountpoint -q "$ROOTFS/sys" || mount -t sysfs sysfs "$ROOTFS/sys"
 echo "$ROOTFS"

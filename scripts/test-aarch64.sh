@@ -38,8 +38,10 @@ echo "testing $(basename "$WHEEL")"
 
 step "emulated arm64 userland"
 ROOTFS=$(bash scripts/arm64-userland.sh bookworm)
-IN() { chroot "$ROOTFS" /usr/bin/env QEMU_CPU="$QEMU_CPU" HOME=/root LC_ALL=C.UTF-8 \
-         PIP_DISABLE_PIP_VERSION_CHECK=1 "$@"; }
+trap 'bash "$ROOT/scripts/arm64-userland.sh" --unmount bookworm' EXIT
+# Only what a board's shell would have: none of this host's pip settings or variables.
+IN() { chroot "$ROOTFS" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root \
+         LC_ALL=C.UTF-8 QEMU_CPU="$QEMU_CPU" PIP_DISABLE_PIP_VERSION_CHECK=1 "$@"; }
 check_arch() { [ "$(IN uname -m)" = aarch64 ]; }
 CHECK="userland is aarch64"; check check_arch
 T=/imdb-edge-test
