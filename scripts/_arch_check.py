@@ -49,11 +49,15 @@ def _answers(texts: list[str]) -> dict[str, np.ndarray]:
 
 
 def dump(args) -> int:
-    from imdb_edge._data import read_imdb
+    texts = []
+    if args.data:
+        from imdb_edge._data import read_imdb
 
-    data = read_imdb(args.data)
-    texts = data["test"].texts[::8][:3000] + data["train"].texts[::8][:3000]
+        data = read_imdb(args.data)
+        texts = data["test"].texts[::8][:3000] + data["train"].texts[::8][:3000]
     texts += _corpus_texts(args.corpus)
+    if not texts:
+        raise SystemExit("no texts: give --data or a --corpus folder")
     np.savez_compressed(args.out, texts=np.array(json.dumps(texts)), **_answers(texts))
     print(f"dumped {len(texts):,} texts to {args.out}")
     return 0
@@ -83,7 +87,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("dump")
-    d.add_argument("--data", required=True)
+    d.add_argument("--data", help="aclImdb_v1.tar.gz (without it: the corpus only)")
     d.add_argument("--corpus", type=Path)
     d.add_argument("out")
     c = sub.add_parser("compare")

@@ -54,7 +54,9 @@ cp benchmarks/vectorizer.py scripts/_arch_check.py "$ROOTFS$T/"
 step "x86-64 answers (DIR's x86-64 wheel, here)"
 "$PY" -m venv "$ROOTFS$T/x86-venv"
 "$ROOTFS$T/x86-venv/bin/python" -m pip install -q --disable-pip-version-check "$X86_WHEEL"
-(cd /tmp && "$ROOTFS$T/x86-venv/bin/python" "$ROOT/scripts/_arch_check.py" dump --data "$DATA" \
+DATA_ARGS=()
+if [ -f "$DATA" ]; then DATA_ARGS=(--data "$DATA"); else echo "no data set at $DATA: parity on the fuzz corpus only"; fi
+(cd /tmp && "$ROOTFS$T/x86-venv/bin/python" "$ROOT/scripts/_arch_check.py" dump "${DATA_ARGS[@]}" \
    --corpus "$ROOT/fuzz/corpus" "$ROOTFS$T/x86.npz")
 rm -rf "$ROOTFS$T/x86-venv"
 
@@ -101,8 +103,12 @@ echo "$quick"
 CHECK="quick-start output"; check test "$quick" = "$(printf '0.6157\tpositive\n0.1529\tnegative')"
 
 step "vectorizer benchmark under emulation (2,000 reviews)"
-IN /bin/sh -c "cd $T && $T/venv/bin/python vectorizer.py --data $T/data/$(basename "$DATA") \
-  --limit 2000 --repeats 2" || { echo "FAIL: benchmark"; fail=1; }
+if [ -f "$DATA" ]; then
+  IN /bin/sh -c "cd $T && $T/venv/bin/python vectorizer.py --data $T/data/$(basename "$DATA") \
+    --limit 2000 --repeats 2" || { echo "FAIL: benchmark"; fail=1; }
+else
+  echo "skipped: no data set at $DATA"
+fi
 
 step "6a. sdist with gcc"
 t0=$(date +%s)
