@@ -107,6 +107,8 @@ class Scorer:
         except (ValueError, TypeError) as exc:
             raise ModelError(f"vocabulary file {vocab_path}: {exc}") from None
         self.threads = threads
+        self._origin: tuple = (str(self.path), str(vocab_path))   # load() sets a preset name
+        self._backend_asked = backend
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self.input_form = self._check()
@@ -332,6 +334,12 @@ class Scorer:
                     onnxruntime=ort.__version__)
         return card
 
+    def __reduce__(self):
+        # A session does not pickle; how the model was loaded does. Unpickled in another
+        # process (multiprocessing, joblib, Dask, Spark), the model is loaded once there and
+        # shared by every later unpickle with the same arguments.
+        return _cached_scorer, (self._origin, self.threads, self._backend_asked)
+
     def __repr__(self) -> str:
         return (f"Scorer({str(self.path)!r}, input_form={self.input_form!r}, "
                 f"vocabulary_size={len(self.vectorizer.vocabulary)}, threads={self.threads})")
@@ -364,7 +372,30 @@ def load(model: str | os.PathLike | None = None, *, threads: int = 1,
             path and the problem.
     """
     model_path, vocab_path = resolve_model(model)
-    return Scorer(model_path, vocab_path, threads=threads, backend=backend)
+    scorer = Scorer(model_path, vocab_path, threads=threads, backend=backend)
+    if model is None or (isinstance(model, str) and model == model_path.parent.name
+                         and not os.path.exists(model)):
+        scorer._origin = (model or "default",)   # a preset: found again wherever installed
+    return scorer
+
+
+_cache: dict[tuple, Scorer] = {}
+_cache_lock = threading.Lock()
+
+
+def _cached_scorer(origin: tuple, threads: int, backend: str | None) -> Scorer:
+    """The Scorer a pickle names, loaded once per process (see Scorer.__reduce__)."""
+    key = (origin, threads, backend)
+    with _cache_lock:
+        scorer = _cache.get(key)
+        if scorer is None:
+            if len(origin) == 1:
+                scorer = load(origin[0], threads=threads, backend=backend)
+            else:
+                scorer = Scorer(Path(origin[0]), Path(origin[1]), threads=threads,
+                                backend=backend)
+            _cache[key] = scorer
+        return scorer
 
 
 _default: Scorer | None = None

@@ -126,6 +126,10 @@ class Vectorizer:
         """
         return cls(Vocabulary.load(resolve_vocabulary(path)), backend=backend)
 
+    def __reduce__(self):
+        # The compiled table does not pickle; the vocabulary and the backend do.
+        return _restore_vectorizer, (self.vocabulary, self.backend)
+
     @property
     def size(self) -> int:
         """Number of features V (the width of :meth:`transform`)."""
@@ -175,6 +179,10 @@ class Vectorizer:
                 raise IndexError(f"feature id {feature_id} is outside 0..{len(features) - 1}")
             out.append(features[feature_id])
         return out
+
+
+def _restore_vectorizer(vocabulary: Vocabulary, backend: str) -> Vectorizer:
+    return Vectorizer(vocabulary, backend=backend)
 
 
 __all__ = ["Vectorizer", "BACKENDS", "default_backend", "as_text_list", "multi_hot"]
