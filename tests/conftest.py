@@ -23,6 +23,12 @@ REVIEWS = [
 ]
 
 
+def pytest_configure(config):
+    # Also declared in pyproject.toml; here too for runs from a copy of tests/ (CI, aarch64).
+    config.addinivalue_line("markers", "data: needs the real data set in ../shared/data")
+    config.addinivalue_line("markers", "train: needs TensorFlow (the train extra)")
+
+
 def pytest_collection_modifyitems(config, items):
     needs_data = pytest.mark.skip(reason=DATA_REASON)
     for item in items:
