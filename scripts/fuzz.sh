@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the compiled vectorizer (differential: it must equal the Python
-# reference) and of the file readers, for SECONDS in all (default 60), half each target.
+# reference) and of the file readers, for SECONDS in all (default 60), shared equally by the
+# targets (IMDB_EDGE_FUZZ_TARGETS, default "vectorizer loaders").
 #   bash scripts/fuzz.sh 3600          # a long run
 # Needs the fuzz extra (pip install -e ".[fuzz]"); PYTHON picks the interpreter. With clang
 # on PATH (apt-get install clang-14), the extension is rebuilt in a temporary copy with
@@ -14,7 +15,8 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=${PYTHON:-python3}
 SECONDS_TOTAL=${1:-60}
-HALF=$(( SECONDS_TOTAL / 2 ))
+TARGETS=${IMDB_EDGE_FUZZ_TARGETS:-vectorizer loaders}
+HALF=$(( SECONDS_TOTAL / $(wc -w <<<"$TARGETS") ))
 CORPUS=${IMDB_EDGE_FUZZ_CORPUS:-$ROOT/fuzz/corpus}
 CLANG=$(command -v clang || command -v clang-14 || true)
 ENV=()
@@ -33,7 +35,7 @@ if [ -n "$CLANG" ]; then
 else
   echo "no clang: only the Python code guides the fuzzer (apt-get install clang-14 for the C code)"
 fi
-for target in vectorizer loaders; do
+for target in $TARGETS; do
   mkdir -p "$CORPUS/$target"
   log=$(mktemp)
   echo "=== fuzz $target for ${HALF}s"
