@@ -7,6 +7,7 @@ review input (lines, JSON lines, CSV). Each must return or raise its one documen
 
 import gzip
 import io
+import os
 import sys
 import types
 
@@ -41,5 +42,7 @@ def TestOneInput(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    atheris.Setup(sys.argv, TestOneInput)
+    # libFuzzer re-runs argv[0] for -merge: scripts/fuzz.sh names an executable wrapper here.
+    argv = [os.environ.get("IMDB_EDGE_FUZZ_SELF", sys.argv[0])] + sys.argv[1:]
+    atheris.Setup(argv, TestOneInput)
     atheris.Fuzz()

@@ -8,6 +8,7 @@ character changed, the other apostrophe, other case): a token may match a featur
 is that feature. Ids must be identical; a crash, a hang or a difference is a finding.
 """
 
+import os
 import sys
 
 import atheris
@@ -60,5 +61,7 @@ def TestOneInput(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    atheris.Setup(sys.argv, TestOneInput)
+    # libFuzzer re-runs argv[0] for -merge: scripts/fuzz.sh names an executable wrapper here.
+    argv = [os.environ.get("IMDB_EDGE_FUZZ_SELF", sys.argv[0])] + sys.argv[1:]
+    atheris.Setup(argv, TestOneInput)
     atheris.Fuzz()

@@ -10,10 +10,13 @@
 # New inputs go to fuzz/corpus/TARGET (tests/test_hostile.py replays them all), or to
 # $IMDB_EDGE_FUZZ_CORPUS/TARGET; a finding is saved as fuzz/crash-TARGET-* and the script
 # exits non-zero.
+#   bash scripts/fuzz.sh --merge       # shrink the corpora to inputs that add coverage
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=${PYTHON:-python3}
+MERGE=0
+if [ "${1:-}" = --merge ]; then MERGE=1; shift; fi
 SECONDS_TOTAL=${1:-60}
 TARGETS=${IMDB_EDGE_FUZZ_TARGETS:-vectorizer loaders}
 HALF=$(( SECONDS_TOTAL / $(wc -w <<<"$TARGETS") ))
@@ -34,6 +37,25 @@ if [ -n "$CLANG" ]; then
   echo "extension instrumented for coverage + ASan with $CLANG"
 else
   echo "no clang: only the Python code guides the fuzzer (apt-get install clang-14 for the C code)"
+fi
+if [ "$MERGE" = 1 ]; then
+  WRAP=$(mktemp -d)
+  for target in $TARGETS; do
+    # libFuzzer re-runs argv[0] (the wrapper) on the inputs, in the same environment.
+    printf '#!/bin/sh\nexec %q %q "$@"\n' "$PY" "$ROOT/fuzz/fuzz_$target.py" > "$WRAP/$target"
+    chmod +x "$WRAP/$target"
+    rm -rf "$CORPUS/$target.merged" && mkdir -p "$CORPUS/$target.merged"
+    IMDB_EDGE_FUZZ_SELF="$WRAP/$target" "${ENV[@]}" "$WRAP/$target" -merge=1 -max_len=4096 \
+      -rss_limit_mb=4096 "$CORPUS/$target.merged" "$CORPUS/$target" >"$WRAP/$target.log" 2>&1 \
+      || { tail -20 "$WRAP/$target.log"; exit 1; }
+    kept=$(ls "$CORPUS/$target.merged" | wc -l)
+    echo "$target: $(ls "$CORPUS/$target" | wc -l) inputs -> $kept"
+    if [ "$kept" -gt 0 ]; then   # never lose a corpus to a failed merge
+      rm -rf "$CORPUS/$target" && mv "$CORPUS/$target.merged" "$CORPUS/$target"
+    fi
+  done
+  rm -rf "$WRAP"
+  exit 0
 fi
 for target in $TARGETS; do
   mkdir -p "$CORPUS/$target"
