@@ -273,11 +273,22 @@ class Scorer:
                 future.cancel()
         return parts
 
-    def predict(self, texts: str | Iterable[str], threshold: float = 0.5) -> np.ndarray:
-        """Labels, int8 ``(n_texts,)``: 1 (positive) where the probability is > ``threshold``."""
+    @property
+    def labels(self) -> tuple[str, str]:
+        """``(negative, positive)`` label names: the training data's for a model trained with
+        ``imdb-edge-train fit``, else ``("negative", "positive")``. :meth:`score` is the
+        probability of the second."""
+        return (self.metadata.get("label_negative", "negative"),
+                self.metadata.get("label_positive", "positive"))
+
+    def predict(self, texts: str | Iterable[str], threshold: float = 0.5, *,
+                names: bool = False) -> np.ndarray:
+        """Labels: int8 ``(n_texts,)``, 1 (positive) where the probability is > ``threshold``;
+        with ``names=True`` the label names of :attr:`labels` instead (a str array)."""
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1]. Received: threshold={threshold!r}")
-        return (self.score(texts) > threshold).astype(np.int8)
+        positive = (self.score(texts) > threshold).astype(np.int8)
+        return np.array(self.labels)[positive] if names else positive
 
     def explain(self, text: str, top: int = 10) -> list[dict]:
         """The features that move this review's score most, by leaving each one out.

@@ -78,10 +78,43 @@ def _parser() -> argparse.ArgumentParser:
     decode = sub.add_parser("decode", parents=[common], help="feature ids back to words")
     decode.add_argument("ids", nargs="+", type=int, metavar="ID")
 
+    _add_evaluate(sub)
+
     # Listed for --help only: main() hands "bench ..." to imdb_edge._bench before parsing.
     sub.add_parser("bench", help="latency and throughput beside the alternatives "
                    "(imdb-edge bench --help)")
     return parser
+
+
+def _add_evaluate(sub) -> None:
+    parser = sub.add_parser(
+        "evaluate", help="accuracy, AUC, calibration on labeled texts",
+        description="Score labeled texts with one or more models and report accuracy, ROC AUC, "
+        "log loss, Brier score, expected calibration error, the confusion matrix, the best "
+        "thresholds and per-class precision/recall. Input: CSV, TSV, JSON lines, Parquet "
+        "(.gz read transparently) or a folder with one sub-folder per class.")
+    parser.add_argument("--file", required=True, help="labeled data (file or folder)")
+    parser.add_argument("--model", action="append", help="bundled preset name, model folder or "
+                        ".onnx file; repeat to compare models side by side (default: the "
+                        "bundled default model)")
+    parser.add_argument("--threads", type=int, default=1, help="chunks scored at once, 1..64 "
+                        "(default: %(default)s)")
+    parser.add_argument("--traceback", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--text-column", default="text", help="default: %(default)s; JSON "
+                        "lines: a.b for a nested field")
+    parser.add_argument("--label-column", default="label", help="default: %(default)s")
+    parser.add_argument("--format", dest="data_format",
+                        choices=["csv", "tsv", "jsonl", "parquet", "folder"],
+                        help="input format (default: from the name; a folder is 'folder')")
+    parser.add_argument("--delimiter", help="CSV/TSV field delimiter (default: ',' or TAB)")
+    parser.add_argument("--encoding", default="utf-8", help="text encoding (default: %(default)s)")
+    parser.add_argument("--positive", help="the label that is the positive class (default: "
+                        "the model's, or the obvious one of 1/0, true/false, pos/neg, ...)")
+    parser.add_argument("--threshold", type=float, default=0.5,
+                        help="positive when probability > threshold (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--plots", metavar="DIR", help="write reliability.png and roc.png here "
+                        "(needs matplotlib)")
 
 
 # -- reading reviews ----------------------------------------------------------------------
@@ -217,11 +250,21 @@ def _batches(iterator, size: int):
 # -- commands -----------------------------------------------------------------------------
 
 def _load(args):
+    return _load_model(args.model, args.threads)
+
+
+def _load_model(model, threads: int):
     from ._scorer import MAX_THREADS, load
 
-    if not 1 <= args.threads <= MAX_THREADS:
+    if not 1 <= threads <= MAX_THREADS:
         raise UsageError(f"--threads must be in 1..{MAX_THREADS}")
-    return load(args.model, threads=args.threads)
+    return load(model, threads=threads)
+
+
+def _cmd_evaluate(args) -> int:
+    from ._evaluate import run
+
+    return run(args, _load_model)
 
 
 def _cmd_score(args) -> int:
@@ -237,7 +280,8 @@ def _cmd_score(args) -> int:
         raise InputError("standard output is closed")
     writer = csv.writer(out, lineterminator="\n") if args.format == "csv" else None
     if writer:
-        writer.writerow(["index", "probability", "label"])
+        writer.writerow(["index", "probability", "label", "label_id"])
+    names = scorer.labels
     progress = args.progress == "on" or (args.progress == "auto" and args.file is not None
                                          and sys.stderr.isatty())
     handle = _binary_input(args.file) if args.file else None
@@ -252,11 +296,12 @@ def _cmd_score(args) -> int:
                 label = int(p > args.threshold)
                 if args.format == "jsonl":
                     out.write(json.dumps({"index": index, "probability": round(p, 6),
-                                          "label": label}) + "\n")
+                                          "label": names[label], "label_id": label},
+                                         ensure_ascii=False) + "\n")
                 elif writer:
-                    writer.writerow([index, f"{p:.6f}", label])
+                    writer.writerow([index, f"{p:.6f}", names[label], label])
                 else:
-                    out.write(f"{p:.4f}\t{'positive' if label else 'negative'}\n")
+                    out.write(f"{p:.4f}\t{names[label]}\n")
                 index += 1
             out.flush()
             if progress:
@@ -278,7 +323,7 @@ def _cmd_explain(args) -> int:
     if args.json:
         print(json.dumps({"probability": probability, "effects": effects}, ensure_ascii=False))
         return 0
-    print(f"probability {probability:.4f} ({'positive' if probability > 0.5 else 'negative'})")
+    print(f"probability {probability:.4f} ({scorer.labels[int(probability > 0.5)]})")
     if not effects:
         print("no word of this review is in the model's vocabulary")
     for item in effects:
@@ -311,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     commands = {"score": _cmd_score, "explain": _cmd_explain, "info": _cmd_info,
-                "decode": _cmd_decode}
+                "decode": _cmd_decode, "evaluate": _cmd_evaluate}
     try:
         return commands[args.command](args)
     except UsageError as exc:

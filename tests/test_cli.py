@@ -28,13 +28,14 @@ def test_score_file_formats(tmp_path, capsys):
     code, out, _ = run(capsys, "score", "--file", str(lines), "--format", "jsonl")
     records = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and [r["index"] for r in records] == [0, 1, 2]
-    assert records[0]["label"] == 1 and records[1]["label"] == 0
+    assert records[0]["label"] == "positive" and records[1]["label"] == "negative"
+    assert records[0]["label_id"] == 1 and records[1]["label_id"] == 0
 
     jsonl = tmp_path / "r.jsonl"
     jsonl.write_text('{"review": "great film"}\n{"review": "awful film"}\n', encoding="utf-8")
     code, out, _ = run(capsys, "score", "-f", str(jsonl), "--field", "review", "--format", "csv")
     rows = out.splitlines()
-    assert code == 0 and rows[0] == "index,probability,label" and len(rows) == 3
+    assert code == 0 and rows[0] == "index,probability,label,label_id" and len(rows) == 3
 
     table = tmp_path / "r.csv"
     table.write_text('id,text\n1,"great, great film"\n2,"awful\nfilm"\n', encoding="utf-8")

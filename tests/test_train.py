@@ -12,7 +12,7 @@ pytest.importorskip("tf2onnx", reason="training tests need the train extra (tf2o
 import imdb_edge  # noqa: E402
 from imdb_edge._data import DataError  # noqa: E402
 from train import export as export_mod  # noqa: E402
-from train.__main__ import main as train_main  # noqa: E402
+from train.cli import main as train_main  # noqa: E402
 from train.pipeline import Config, reproduce  # noqa: E402
 
 from .fixtures import make_archive  # noqa: E402

@@ -105,7 +105,8 @@ def _set_metadata(proto, metadata: dict[str, str]) -> None:
 def export_model(model, vocab: Vocabulary, out_dir: str | os.PathLike, *,
                  test_texts: list[str], keras_probabilities: np.ndarray, metrics: dict,
                  preset: str = "default", tolerance: float = TOLERANCE,
-                 dense_check_limit: int | None = None) -> dict[str, Path]:
+                 dense_check_limit: int | None = None,
+                 extra_metadata: dict[str, str] | None = None) -> dict[str, Path]:
     """Write ``model.onnx`` (ids form), ``model_dense.onnx`` and ``vocab.txt`` to ``out_dir``.
 
     Both graphs are scored with the runtime on ``test_texts`` and must match
@@ -130,8 +131,8 @@ def export_model(model, vocab: Vocabulary, out_dir: str | os.PathLike, *,
         "vocabulary_size": len(vocab),
         "ngram": vocab.ngram,
         "train_data_sha256": metrics.get("data_sha256", ""),
-        "test_loss": f"{metrics['test_loss']:.6f}",
-        "test_accuracy": f"{metrics['test_accuracy']:.6f}",
+        **{key: f"{metrics[key]:.6f}" for key in ("test_loss", "test_accuracy")
+           if metrics.get(key) is not None},
         "imdb_edge_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "tensorflow": versions.get("tensorflow", ""),
@@ -139,6 +140,7 @@ def export_model(model, vocab: Vocabulary, out_dir: str | os.PathLike, *,
         "tf2onnx": tf2onnx.__version__,
         "onnx_opset": OPSET,
         "seed": metrics.get("seed", ""),
+        **(extra_metadata or {}),
     }
     dense = to_dense_onnx(model, len(vocab))
     ids = to_ids_onnx(dense)

@@ -1,0 +1,219 @@
+"""imdb-edge-train: train on your own labeled texts (fit), or rerun the book's IMDB
+experiments (reproduce, sweep). Installed as a console script; "python -m train" does the
+same from a checkout. TensorFlow is imported only by the commands that train, so without the
+train extra every command still answers --help and says what to install.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import sys
+
+PROG = "imdb-edge-train"
+EPILOG = """examples:
+  imdb-edge-train imdb-csv --data aclImdb_v1.tar.gz --out imdb-csv
+  imdb-edge-train fit imdb-csv/train.csv --text-column text --label-column label \\
+      --recipe accurate --out my-model
+  imdb-edge evaluate --model my-model --file imdb-csv/test.csv --text-column text \\
+      --label-column label
+"""
+
+
+def _add_common(parser: argparse.ArgumentParser, out_default: str) -> None:
+    parser.add_argument("--data", help="aclImdb_v1.tar.gz or its extracted folder "
+                        "(default: $IMDB_EDGE_DATA, then the cache folder)")
+    parser.add_argument("--download", action="store_true",
+                        help="download the official archive to the cache folder if not found")
+    parser.add_argument("--out", default=out_default, help="output folder (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--vocab-size", type=int, default=10_000)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--final-epochs", type=int, default=4)
+    parser.add_argument("--val-size", type=int, default=10_000)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+
+
+def _config(args, **overrides):
+    from .pipeline import Config
+
+    fields = {f.name for f in dataclasses.fields(Config)}
+    values = {k.replace("-", "_"): v for k, v in vars(args).items() if k in fields}
+    values["verbose"] = 0 if args.quiet else 2
+    values.update(overrides)
+    return Config(**values)
+
+
+def _add_fit(sub) -> None:
+    fit = sub.add_parser(
+        "fit", help="train a model on your labeled texts",
+        description="Train on labeled texts and write a model folder that imdb_edge.load(), "
+        "imdb-edge score --model and imdb-edge evaluate --model use. Settings are chosen on a "
+        "validation split of DATA; --test-file or --test-fraction gives a held-out score.")
+    fit.add_argument("data", metavar="DATA", help="CSV, TSV, JSON lines or Parquet file "
+                     "(.gz read transparently), or a folder with one sub-folder per class")
+    fit.add_argument("--out", required=True, help="model folder to write")
+    fit.add_argument("--recipe", choices=["book", "accurate"], default="accurate",
+                     help="book: the book's 2x16-unit network on words; accurate: NB-scaled "
+                     "logistic regression on words and word pairs (default: %(default)s)")
+    fit.add_argument("--text-column", default="text", help="default: %(default)s (JSON "
+                     "lines: a.b for a nested field)")
+    fit.add_argument("--label-column", default="label", help="default: %(default)s")
+    fit.add_argument("--format", dest="data_format",
+                     choices=["csv", "tsv", "jsonl", "parquet", "folder"],
+                     help="input format (default: from the name)")
+    fit.add_argument("--delimiter", help="CSV/TSV field delimiter (default: ',' or TAB)")
+    fit.add_argument("--encoding", default="utf-8", help="default: %(default)s")
+    fit.add_argument("--classes", help="folder input: the two class sub-folders, A,B")
+    fit.add_argument("--positive", help="the label that is the positive class (default: the "
+                     "obvious one of 1/0, true/false, yes/no, pos/neg, positive/negative; "
+                     "else the second in code-point order)")
+    fit.add_argument("--test-file", help="labeled test data, same format rules")
+    fit.add_argument("--test-fraction", type=float, default=0.0,
+                     help="hold out this share of DATA as the test split (default: none)")
+    fit.add_argument("--val-fraction", type=float, default=0.2,
+                     help="share of DATA used to choose settings (default: %(default)s)")
+    fit.add_argument("--seed", type=int, default=42)
+    fit.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    fit.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
+                     help="progress lines on stderr (auto: when stderr is a terminal)")
+
+
+def _add_imdb_csv(sub) -> None:
+    cmd = sub.add_parser("imdb-csv", help="write the IMDB data set as train.csv and test.csv",
+                         description="Write aclImdb's labeled reviews as CSV files (columns "
+                         "id, text, label with label pos/neg): an example input for fit and "
+                         "imdb-edge evaluate.")
+    cmd.add_argument("--data", help="aclImdb_v1.tar.gz or its extracted folder (default: "
+                     "$IMDB_EDGE_DATA, then the cache folder)")
+    cmd.add_argument("--out", required=True, help="folder for train.csv and test.csv")
+    cmd.add_argument("--limit", type=int, help="at most this many reviews per split "
+                     "(a balanced, seeded sample)")
+
+
+def _need_training_extra() -> str | None:
+    missing = [m for m in ("tensorflow", "tf2onnx", "onnx", "scipy", "matplotlib")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        return (f"training needs {', '.join(missing)}: pip install 'imdb-edge[train]'")
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_fit(sub)
+    _add_imdb_csv(sub)
+    rep = sub.add_parser("reproduce", help="IMDB: the book's experiment: 20-epoch validation run, "
+                         "plot, 4-epoch refit, test metrics, ONNX export")
+    _add_common(rep, "runs/reproduce")
+    rep.add_argument("--hidden-layers", type=int, default=2)
+    rep.add_argument("--units", type=int, default=16)
+    rep.add_argument("--activation", choices=["relu", "tanh"], default="relu")
+    rep.add_argument("--loss", choices=["binary_crossentropy", "mse"], default="binary_crossentropy")
+    rep.add_argument("--no-export", action="store_true")
+    rep.add_argument("--bundle", action="store_true",
+                     help="also copy the exported model into imdb_edge/models/default")
+    sw = sub.add_parser("sweep", help="IMDB: the book's further experiments: layers, units, mse, tanh")
+    _add_common(sw, "runs/sweep")
+    sw.add_argument("--table", help="also write the markdown table here (e.g. docs/sweep.md)")
+    args = parser.parse_args(argv)
+
+    from imdb_edge._data import DataError, download, find_data
+
+    if args.command == "imdb-csv":
+        from .imdb_csv import write_imdb_csv
+
+        try:
+            for path in write_imdb_csv(args.data, args.out, limit=args.limit):
+                print(path)
+        except DataError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    problem = _need_training_extra()
+    if problem:
+        print(f"{PROG}: error: {problem}", file=sys.stderr)
+        return 1
+    if args.command == "fit":
+        return _run_fit(parser, args)
+    try:
+        if args.download:
+            try:
+                find_data(args.data)
+            except DataError:
+                args.data = str(download())
+        if args.command == "reproduce":
+            from .pipeline import reproduce
+
+            cfg = _config(args)
+            metrics = reproduce(cfg, export=not args.no_export)
+            print(f"test_loss={metrics['test_loss']:.4f} test_accuracy={metrics['test_accuracy']:.4f} "
+                  f"best_val_epoch={metrics['best_val_epoch']}")
+            if args.bundle:
+                if args.no_export:
+                    parser.error("--bundle needs the export")
+                from .export import bundle
+
+                print(f"bundled into {bundle(cfg.out, 'default')}")
+        elif args.command == "sweep":
+            from .sweep import run_sweep
+
+            run_sweep(_config(args), table_path=args.table)
+    except DataError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_fit(parser, args) -> int:
+    import json
+
+    from imdb_edge._data import DataError
+
+    from .dataset import Source
+    from .fit import FitConfig, fit
+
+    classes = None
+    if args.classes:
+        classes = tuple(c.strip() for c in args.classes.split(","))
+        if len(classes) != 2 or not all(classes):
+            parser.error("--classes takes two names: A,B")
+    if args.delimiter is not None and len(args.delimiter) != 1:
+        parser.error("--delimiter must be one character")
+    if args.test_file and args.test_fraction:
+        parser.error("give --test-file or --test-fraction, not both")
+
+    def source(path):
+        return Source(path, args.text_column, args.label_column, args.data_format,
+                      args.delimiter, args.encoding, classes)
+
+    try:
+        cfg = FitConfig(recipe=args.recipe, seed=args.seed, val_fraction=args.val_fraction,
+                        test_fraction=args.test_fraction, positive=args.positive,
+                        progress=args.progress == "on" or (args.progress == "auto"
+                                                           and sys.stderr.isatty()))
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        card = fit(source(args.data), args.out, cfg,
+                   test_source=source(args.test_file) if args.test_file else None,
+                   overwrite=args.overwrite)
+    except DataError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    summary = {"out": args.out, "labels": card["labels"], "choices": card["choices"],
+               "validation_accuracy": card["validation_accuracy"],
+               "test_accuracy": card["test_accuracy"]}
+    print(json.dumps(summary, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
