@@ -156,8 +156,11 @@ def _jsonl(handle, path: Path, text_column: str, label_column: str | None):
                 line.lstrip().startswith("[") else ""
             raise DataError(f"{path}: line {number}: not valid JSON ({reason}){hint}") from None
         if not isinstance(record, dict):
-            raise DataError(f"{path}: line {number}: a JSON {type(record).__name__}, "
-                            "expected an object")
+            kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+                type(record), "number")
+            hint = "; a JSON array file is not JSON lines" if kind == "array" else ""
+            raise DataError(f"{path}: line {number}: a JSON {kind}, expected one object per "
+                            f"line{hint}")
         values = []
         for name in (text_column, label_column):
             if name is None:

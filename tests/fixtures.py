@@ -56,3 +56,48 @@ def make_folder(root: Path, n_per_class: int = 40, seed: int = 0) -> Path:
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(text, encoding="utf-8")
     return root / "aclImdb"
+
+
+def make_labeled(n_per_class: int = 60, seed: int = 0) -> list[tuple[str, int]]:
+    """``(text, label)`` pairs, classes interleaved, 1 = positive."""
+    rng = random.Random(seed)
+    rows = [(make_review(rng, label), label) for _ in range(n_per_class) for label in (1, 0)]
+    rng.shuffle(rows)
+    return rows
+
+
+def write_labeled(path: Path, rows, fmt: str, names=("neg", "pos"), text_column="text",
+                  label_column="label") -> Path:
+    """Write ``rows`` as csv, tsv, jsonl, parquet or a folder per class (``names[label]``);
+    a path ending in .gz is gzip-compressed."""
+    import csv
+    import gzip
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "folder":
+        for i, (text, label) in enumerate(rows):
+            file = path / names[label] / f"{i}.txt"
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(text, encoding="utf-8")
+        return path
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({text_column: [t for t, _ in rows],
+                                 label_column: [names[y] for _, y in rows]}), path,
+                       row_group_size=50)
+        return path
+    buffer = io.StringIO(newline="")
+    if fmt == "jsonl":
+        for text, label in rows:
+            buffer.write(json.dumps({text_column: text, label_column: names[label]}) + "\n")
+    else:
+        writer = csv.writer(buffer, delimiter="\t" if fmt == "tsv" else ",")
+        writer.writerow([text_column, label_column])
+        for text, label in rows:
+            writer.writerow([text, names[label]])
+    data = buffer.getvalue().encode("utf-8")
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    return path

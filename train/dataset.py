@@ -142,6 +142,7 @@ def scan(source: Source, *, ngram: int, seed: int, test_fraction: float, val_fra
     bar = Progress(f"reading {os.path.basename(source.path)}", enabled=progress)
     for n, (where, text, label) in enumerate(source.records(), 1):
         code = result.coder.code(label, where)
+        result.n_records = n
         if not text.strip():
             result.blank += 1
             continue
@@ -152,7 +153,6 @@ def scan(source: Source, *, ngram: int, seed: int, test_fraction: float, val_fra
         if n % 1000 == 0:
             counter.prune_if_needed()
             bar.update(n)
-        result.n_records = n
     bar.close()
     return result
 

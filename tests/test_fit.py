@@ -1,0 +1,173 @@
+"""`imdb-edge-train fit`: every input format, the label rules, every refusal, a model folder
+the runtime uses like a bundled one; on the real data, the accurate preset's accuracy."""
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import imdb_edge
+from imdb_edge.cli import main as edge_main
+
+from .fixtures import make_labeled, write_labeled
+
+HAS_TRAINING = all(importlib.util.find_spec(m) for m in ("tensorflow", "tf2onnx"))
+needs_training = pytest.mark.skipif(not HAS_TRAINING, reason="needs the train extra")
+ROWS = make_labeled(110, seed=4)          # 110 texts a class: enough to train (>= 50 a class)
+
+
+def script(name: str) -> str:
+    found = shutil.which(name, path=os.path.dirname(sys.executable)) or shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} console script not installed")
+    return found
+
+
+def fit(tmp_path, *args, cwd=None):
+    return subprocess.run([script("imdb-edge-train"), "fit", *map(str, args),
+                           "--progress", "off"], capture_output=True, text=True,
+                          cwd=cwd or tmp_path, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+@pytest.mark.skipif(HAS_TRAINING, reason="checks the message shown without the train extra")
+def test_without_training_extra_says_what_to_install(tmp_path):
+    data = write_labeled(tmp_path / "d.csv", ROWS, "csv")
+    result = fit(tmp_path, data, "--out", tmp_path / "m")
+    assert result.returncode == 1 and "pip install 'imdb-edge[train]'" in result.stderr
+    assert not (tmp_path / "m").exists()
+
+
+@needs_training
+@pytest.mark.train
+@pytest.mark.parametrize("content, message", [
+    ("text,label\n" + "great film,pos\n" * 200, "one class only"),
+    ("review,label\n" + "great film,pos\nawful,neg\n" * 100, "no column 'text'"),
+    ("text,label\n" + " ,pos\n,neg\n" * 100, "all 200 texts are empty"),
+    ("text,label\n" + "great film,pos\nawful,neg\n" * 30, "at least 50 of each class"),
+    ("text,label\n" + "caf\xe9,pos\n", "--encoding"),
+    ("text,label\n", "no records"),
+])
+def test_refusals(tmp_path, content, message):
+    data = tmp_path / "d.csv"
+    data.write_bytes(content.encode("latin-1"))
+    result = fit(tmp_path, data, "--out", tmp_path / "m")
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "m").exists() and not list(tmp_path.glob(".m.*"))
+
+
+@needs_training
+@pytest.mark.train
+def test_refuses_existing_output_and_foreign_test_labels(tmp_path):
+    data = write_labeled(tmp_path / "d.csv", ROWS, "csv")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "keep.txt").write_text("x")
+    result = fit(tmp_path, data, "--out", tmp_path / "m")
+    assert result.returncode == 1 and "--overwrite" in result.stderr
+    assert (tmp_path / "m" / "keep.txt").exists()
+    other = write_labeled(tmp_path / "t.csv", ROWS[:20], "csv", names=("bad", "good"))
+    result = fit(tmp_path, data, "--out", tmp_path / "m2", "--test-file", other)
+    assert result.returncode == 1 and "not one of the training labels" in result.stderr
+    assert not (tmp_path / "m2").exists()
+
+
+@needs_training
+@pytest.mark.train
+@pytest.mark.parametrize("name, fmt", [("d.csv", "csv"), ("d.tsv", "tsv"), ("d.jsonl", "jsonl"),
+                                       ("d.csv.gz", "csv"), ("d.parquet", "parquet"),
+                                       ("folder", "folder")])
+def test_every_format_trains_a_usable_model(tmp_path, name, fmt):
+    data = write_labeled(tmp_path / "in" / name, ROWS, fmt)
+    out = tmp_path / "model"
+    result = fit(tmp_path, data, "--out", out, "--recipe", "book", "--test-fraction", "0.2")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["labels"]["positive"] == "pos" and summary["test_accuracy"] > 0.8
+    for file in ("model.onnx", "model_dense.onnx", "vocab.txt", "card.json", "card.md",
+                 "metrics.json", "history.json", "history.png"):
+        assert (out / file).is_file(), file
+    card = json.loads((out / "card.json").read_text())
+    assert card["data"]["records"] == len(ROWS) and card["recipe"] == "book"
+    assert len(card["data"]["sha256"]) == 64 and card["data"]["bytes"] > 0
+    assert card["splits"]["test"] > 0 and card["test"]["accuracy"] == summary["test_accuracy"]
+    scorer = imdb_edge.load(out)
+    assert scorer.labels == ("neg", "pos")
+    p = scorer.score(["great wonderful superb fun", "awful boring worst dull"])
+    assert p[0] > 0.5 > p[1]
+
+
+@needs_training
+@pytest.mark.train
+def test_own_labels_everywhere_and_console_script_from_any_folder(tmp_path, capsys):
+    data = write_labeled(tmp_path / "d.csv", ROWS, "csv", names=("ham", "spam"),
+                         text_column="body", label_column="kind")
+    out = tmp_path / "model"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = fit(tmp_path, data, "--text-column", "body", "--label-column", "kind",
+                 "--recipe", "accurate", "--out", out, "--positive", "ham", cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+    card = json.loads((out / "card.json").read_text())
+    assert card["labels"]["positive"] == "ham" and card["labels"]["negative"] == "spam"
+    assert "--positive" in card["labels"]["rule"]
+    scorer = imdb_edge.load(str(out))
+    assert scorer.labels == ("spam", "ham")
+    # the fixture's positive-word texts are labeled "spam" (names[1]), and ham is positive
+    texts = ["great wonderful superb fun", "awful boring worst dull"]
+    assert scorer.predict(texts, names=True).tolist() == ["spam", "ham"]
+    assert edge_main(["score", "--model", str(out), *texts]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("\tspam") and lines[1].endswith("\tham")
+    assert edge_main(["score", "--model", str(out), "--format", "jsonl", texts[1]]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["label"] == "ham" and record["label_id"] == 1
+    assert edge_main(["info", "--model", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["label_positive"] == "ham" and info["recipe"] == "accurate"
+    # evaluate maps the file's labels through the model's names
+    assert edge_main(["evaluate", "--model", str(out), "--file", str(data), "--text-column",
+                      "body", "--label-column", "kind", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["labels"]["positive"] == "ham" and report["accuracy"] > 0.9
+
+
+@needs_training
+@pytest.mark.train
+def test_overwrite_replaces_whole_folder(tmp_path):
+    data = write_labeled(tmp_path / "d.jsonl", ROWS, "jsonl", names=("0", "1"))
+    out = tmp_path / "m"
+    out.mkdir()
+    (out / "stale.txt").write_text("old")
+    result = fit(tmp_path, data, "--out", out, "--recipe", "book", "--overwrite")
+    assert result.returncode == 0, result.stderr
+    assert not (out / "stale.txt").exists() and (out / "model.onnx").is_file()
+    assert imdb_edge.load(out).labels == ("0", "1")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.data
+@needs_training
+@pytest.mark.train
+def test_imdb_as_csv_matches_the_accurate_preset(tmp_path, data_path, capsys):
+    """Acceptance: fit on the train split as CSV, evaluate on the test split as CSV."""
+    made = subprocess.run([script("imdb-edge-train"), "imdb-csv", "--data", str(data_path),
+                           "--out", str(tmp_path / "csv")], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    result = fit(tmp_path, tmp_path / "csv" / "train.csv", "--text-column", "text",
+                 "--label-column", "label", "--recipe", "accurate", "--out", tmp_path / "m")
+    assert result.returncode == 0, result.stderr
+    assert edge_main(["evaluate", "--model", str(tmp_path / "m"), "--file",
+                      str(tmp_path / "csv" / "test.csv"), "--text-column", "text",
+                      "--label-column", "label", "--json"]) == 0
+    accuracy = json.loads(capsys.readouterr().out)["accuracy"]
+    preset = float(imdb_edge.load("accurate").metadata["test_accuracy"])
+    print(f"fit accurate on IMDB CSV: test accuracy {accuracy:.4f} (preset {preset:.4f})")
+    assert abs(accuracy - preset) <= 0.005
+    card = json.loads((tmp_path / "m" / "card.json").read_text())
+    assert card["peak_rss_mb_before_export"] < 2048
