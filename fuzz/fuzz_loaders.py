@@ -1,5 +1,5 @@
 """Fuzzer for the readers of untrusted files: vocabulary files (plain and gzip) and the CLI's
-review input (lines, JSON lines, CSV). Each must return or raise its one documented error
+review input (lines, JSON lines, CSV; plain gzip too). Each must return or raise its one documented error
 (ModelError, InputError), never another exception, a hang or unbounded memory.
 
     python fuzz/fuzz_loaders.py -max_total_time=60 fuzz/corpus/loaders   # (scripts/fuzz.sh)
@@ -9,13 +9,14 @@ import gzip
 import io
 import os
 import sys
-import types
 
 import atheris
 
 with atheris.instrument_imports():
     from imdb_edge import ModelError, Vocabulary
-    from imdb_edge.cli import InputError, _lines, _reviews
+    from imdb_edge._cli_score import InputError, UsageError, read_lines
+    from imdb_edge._errors import DataError
+    from imdb_edge._labeled import iter_rows
 
 HEADER = b"#imdb-edge-vocabulary\n#tokenizer_version=1\n#ngram=2\n#size=2\n#checksum=sha256:"
 
@@ -33,11 +34,16 @@ def TestOneInput(data: bytes) -> None:
                 pass
         return
     kind = ("lines", "jsonl", "csv")[mode - 2]
-    args = types.SimpleNamespace(field="text", column="text")
     try:
-        for review in _reviews(_lines(io.BytesIO(raw), "strict"), kind, args):
-            assert isinstance(review, str)
-    except InputError:
+        if kind == "lines":
+            stream = io.BufferedReader(io.BytesIO(raw))
+            for block in read_lines(stream, encoding="utf-8", errors="strict", sniff=True):
+                assert block is None or all(isinstance(t, str) for t in block.texts)
+        else:
+            stream = io.BufferedReader(io.BytesIO(raw))
+            for _, values in iter_rows("-", ["text", "id"], fmt=kind, stdin=stream):
+                assert len(values) == 2
+    except (InputError, UsageError, DataError):
         pass
 
 

@@ -26,8 +26,7 @@ SPLITS = ("train", "test")
 _MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 
 
-class DataError(ValueError):
-    """The data set is missing, corrupt or incomplete; the message says what and where."""
+from ._errors import DataError  # noqa: E402 - re-exported: imdb_edge._data.DataError
 
 
 @dataclass

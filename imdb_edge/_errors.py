@@ -6,3 +6,7 @@ class ModelError(ValueError):
 
     The message always names the file and the problem.
     """
+
+
+class DataError(ValueError):
+    """Data is missing, corrupt, incomplete or unusable; the message says what and where."""

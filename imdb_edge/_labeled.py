@@ -18,10 +18,11 @@ import gzip
 import io
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Iterator
 
-from ._data import DataError
+from ._errors import DataError
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet", "folder")
 KNOWN_PAIRS = (("0", "1"), ("false", "true"), ("no", "yes"), ("neg", "pos"),
@@ -44,23 +45,62 @@ def detect_format(path: str | os.PathLike, fmt: str | None = None) -> str:
     if name.endswith(".gz"):
         name = name[:-3]
     found = _EXTENSIONS.get(os.path.splitext(name)[1])
+    if os.path.splitext(name)[1] == ".json":
+        found = _sniff_json(path)
     if found is None:
         raise DataError(f"{path}: cannot tell the format from the name; pass --format "
                         f"({', '.join(FORMATS[:4])})")
     return found
 
 
-def _open_text(path: Path, encoding: str):
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if not path.is_file():
-        raise DataError(f"{path}: not a regular file")
-    raw = open(path, "rb")
+def _sniff_json(path: Path) -> str:
+    """A ``.json`` file holding JSON lines is read as such; a JSON array is refused."""
+    with open_binary(path) as handle:
+        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head[:1] == b"[":
+        raise DataError(f"{path}: a JSON array, not JSON lines (one object per line); "
+                        f"convert it, e.g. jq -c '.[]' {path} > data.jsonl")
+    return "jsonl"
+
+
+def open_binary(path, *, stdin=None):
+    """A binary stream of ``path`` ('-' = standard input), gunzipped if it starts with the
+    gzip magic. Only regular files (and stdin) are opened: a FIFO or device is refused."""
+    if str(path) == "-":
+        stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            raise DataError("standard input is closed")
+        raw = stream if hasattr(stream, "peek") else io.BufferedReader(stream)
+    else:
+        path = Path(path)
+        if not path.exists():
+            raise DataError(f"{path}: no such file")
+        if not path.is_file():
+            raise DataError(f"{path}: not a regular file")
+        raw = open(path, "rb")
     if raw.peek(2)[:2] == b"\x1f\x8b":
-        raw = gzip.GzipFile(fileobj=raw)
-    if encoding.lower().replace("-", "").replace("_", "") == "utf8":
-        encoding = "utf-8-sig"      # a byte-order mark is not part of the first field
-    return io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline="")
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    return raw
+
+
+def text_encoding(raw, encoding: str) -> str:
+    """The codec to read with: UTF-8 drops a byte-order mark; a UTF-16 BOM switches to UTF-16
+    unless another encoding was asked for."""
+    plain = encoding.lower().replace("-", "").replace("_", "")
+    if plain == "utf8":
+        head = raw.peek(2)[:2]
+        if head in (b"\xff\xfe", b"\xfe\xff"):
+            return "utf-16"
+        return "utf-8-sig"          # a byte-order mark is not part of the first field
+    return encoding
+
+
+def _open_text(path, encoding: str, opened: list | None = None, stdin=None):
+    raw = open_binary(path, stdin=stdin)
+    if opened is not None:
+        opened.append(raw)
+    return io.TextIOWrapper(raw, encoding=text_encoding(raw, encoding), errors="strict",
+                            newline="")
 
 
 def _field(record, name: str):
@@ -75,76 +115,97 @@ def _field(record, name: str):
     return True, value
 
 
-def iter_records(path: str | os.PathLike, *, text_column: str = "text",
-                 label_column: str | None = "label", fmt: str | None = None,
-                 delimiter: str | None = None, encoding: str = "utf-8",
-                 classes: tuple[str, str] | None = None) -> Iterator[tuple[str, object, object]]:
+def iter_records(path, *, text_column: str = "text", label_column: str | None = "label",
+                 fmt: str | None = None, delimiter: str | None = None,
+                 encoding: str = "utf-8", classes: tuple[str, str] | None = None
+                 ) -> Iterator[tuple[str, object, object]]:
     """``(where, text, label)`` for each record; ``label`` is None when ``label_column`` is.
 
     ``where`` names the record for messages ("line 12", "row 40", a file path). Text and
     label come as stored (None for a missing value); :func:`check_text` and
     :class:`LabelCoder` judge them.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file or folder")
+    if str(path) != "-":
+        if not Path(path).exists():
+            raise DataError(f"{path}: no such file or folder")
+        if detect_format(path, fmt) == "folder":
+            yield from _folder(Path(path), encoding, classes)
+            return
+    for where, (text, label) in iter_rows(path, [text_column, label_column], fmt=fmt,
+                                          delimiter=delimiter, encoding=encoding):
+        yield where, text, label
+
+
+def iter_rows(path, columns: list[str | None], *, fmt: str | None = None,
+              delimiter: str | None = None, encoding: str = "utf-8",
+              opened: list | None = None, stdin=None) -> Iterator[tuple[str, list]]:
+    """``(where, values)`` of each record of a CSV, TSV, JSON lines or Parquet file ('-' =
+    standard input; then ``fmt`` is needed): ``values[i]`` is ``columns[i]``'s value (None for
+    a None column). A CSV column may also be a 0-based index. Blank lines are no record in
+    every format. ``opened`` receives the binary stream, for progress by bytes read."""
+    if str(path) != "-":
+        path = Path(path)
+        if not path.exists():
+            raise DataError(f"{path}: no such file or folder")
+    elif fmt is None:
+        raise DataError("standard input: the format must be given")
     kind = detect_format(path, fmt)
     if kind == "folder":
-        yield from _folder(path, encoding, classes)
-        return
+        raise DataError(f"{path}: a folder; give a file")
     if kind == "parquet":
-        yield from _parquet(path, text_column, label_column)
+        yield from _parquet(path, columns)
         return
-    handle = _open_text(path, encoding)
+    handle = _open_text(path, encoding, opened, stdin)
+    name = "standard input" if str(path) == "-" else path
     try:
         try:
             if kind == "jsonl":
-                yield from _jsonl(handle, path, text_column, label_column)
+                yield from _jsonl(handle, name, columns)
             else:
-                yield from _csv(handle, path, "\t" if kind == "tsv" and delimiter is None
-                                else delimiter or ",", text_column, label_column)
+                yield from _csv(handle, name, "\t" if kind == "tsv" and delimiter is None
+                                else delimiter or ",", columns)
         except UnicodeDecodeError as exc:
-            raise DataError(f"{path}: not valid {encoding} text ({exc.reason} at byte "
-                            f"{exc.start} of a block); pass --encoding (e.g. latin-1, "
-                            "utf-16)") from None
+            raise DataError(f"{name}: not valid {handle.encoding} text ({exc.reason}); pass "
+                            "--encoding (e.g. latin-1, cp1252, utf-16)") from None
         except (OSError, EOFError) as exc:   # a truncated or corrupt .gz
-            raise DataError(f"{path}: cannot read: {exc}") from None
+            raise DataError(f"{name}: cannot read: {exc}") from None
     finally:
-        handle.close()
+        if str(path) != "-":
+            handle.close()
 
 
-def _csv(handle, path: Path, delimiter: str, text_column: str, label_column: str | None):
+def _csv(handle, path, delimiter: str, columns: list[str | None]):
     csv.field_size_limit(MAX_FIELD_CHARS)
     reader = csv.reader(handle, delimiter=delimiter, strict=True)
     try:
         header = next(reader, None)
         if header is None:
             raise DataError(f"{path}: empty file (expected a header row)")
-        columns = []
-        for name in (text_column, label_column):
+        positions = []
+        for name in columns:
             if name is None:
-                columns.append(None)
+                positions.append(None)
             elif name in header:
-                columns.append(header.index(name))
+                positions.append(header.index(name))
+            elif name.isdigit() and int(name) < len(header):
+                positions.append(int(name))
             else:
                 raise DataError(f"{path}: no column {name!r} (columns: "
-                                f"{', '.join(map(repr, header[:20]))}); pass --text-column / "
-                                f"--label-column{' or --delimiter' if len(header) == 1 else ''}")
-        text_at, label_at = columns
-        need = max(c for c in columns if c is not None)
+                                f"{', '.join(map(repr, header[:20]))}); pass the right column "
+                                f"name{' or --delimiter' if len(header) == 1 else ''}")
+        need = max((c for c in positions if c is not None), default=0)
         for row in reader:
             if not row:
                 continue       # a blank line is no record, in every format
             if len(row) <= need:
                 raise DataError(f"{path}: line {reader.line_num}: {len(row)} fields, the "
                                 f"header has {len(header)}")
-            yield (f"line {reader.line_num}", row[text_at],
-                   None if label_at is None else row[label_at])
+            yield (f"line {reader.line_num}", [None if c is None else row[c] for c in positions])
     except csv.Error as exc:
         raise DataError(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from None
 
 
-def _jsonl(handle, path: Path, text_column: str, label_column: str | None):
+def _jsonl(handle, path, columns: list[str | None]):
     for number, line in enumerate(handle, 1):
         if not line.strip():
             continue
@@ -162,7 +223,7 @@ def _jsonl(handle, path: Path, text_column: str, label_column: str | None):
             raise DataError(f"{path}: line {number}: a JSON {kind}, expected one object per "
                             f"line{hint}")
         values = []
-        for name in (text_column, label_column):
+        for name in columns:
             if name is None:
                 values.append(None)
                 continue
@@ -171,10 +232,10 @@ def _jsonl(handle, path: Path, text_column: str, label_column: str | None):
                 raise DataError(f"{path}: line {number}: no field {name!r} (fields: "
                                 f"{', '.join(map(repr, list(record)[:20]))})")
             values.append(value)
-        yield f"line {number}", values[0], values[1]
+        yield f"line {number}", values
 
 
-def _parquet(path: Path, text_column: str, label_column: str | None):
+def _parquet(path: Path, columns: list[str | None]):
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -185,19 +246,18 @@ def _parquet(path: Path, text_column: str, label_column: str | None):
     except Exception as exc:  # noqa: BLE001 - pyarrow's own error types
         raise DataError(f"{path}: not a readable Parquet file ({str(exc)[:160]})") from None
     names = parquet.schema_arrow.names
-    wanted = [c for c in (text_column, label_column) if c is not None]
+    wanted = [c for c in columns if c is not None]
     for name in wanted:
         if name not in names:
             raise DataError(f"{path}: no column {name!r} (columns: "
                             f"{', '.join(map(repr, names[:20]))})")
     row = 0
     for batch in parquet.iter_batches(batch_size=4096, columns=list(dict.fromkeys(wanted))):
-        texts = batch.column(text_column).to_pylist()
-        labels = (batch.column(label_column).to_pylist() if label_column is not None
-                  else [None] * len(texts))
-        for text, label in zip(texts, labels):
+        lists = [batch.column(c).to_pylist() if c is not None else [None] * batch.num_rows
+                 for c in columns]
+        for values in zip(*lists):
             row += 1
-            yield f"row {row}", text, label
+            yield f"row {row}", list(values)
 
 
 def _folder(path: Path, encoding: str, classes: tuple[str, str] | None):

@@ -10,6 +10,7 @@ import collections
 import itertools
 import os
 import threading
+from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
@@ -18,12 +19,13 @@ import numpy as np
 
 from ._errors import ModelError
 from ._files import MAX_MODEL_BYTES, read_regular_file
-from ._models import resolve_model
+from ._models import VOCAB_FILE, VOCAB_FILE_GZ, resolve_model
 from ._tokenizer import TOKENIZER_VERSION
 from ._vectorizer import Vectorizer, _vectorize_c, multi_hot
 from ._vocab import Vocabulary
 
 FORMAT_VERSION = "1"
+MODEL_ENV = "IMDB_EDGE_MODEL"  # the model load() and the CLI use when none is named
 DENSE_INPUT = "multi_hot"     # float32 (n, V)
 IDS_INPUT = "ids"             # int32 (nnz,): feature ids of all texts, text after text
 ROWS_INPUT = "rows"           # int64 (nnz, 1): the text each id belongs to
@@ -32,6 +34,7 @@ OUTPUT = "probability"        # float32 (n, 1)
 CHUNK = 256                   # texts vectorized and scored at a time: bounds memory (peak RSS
                               # scoring 25,000 reviews: 73 MB at 256, 93 MB at 1,024, same speed)
 MAX_THREADS = 64
+MAX_CHUNK = 1 << 16
 MAX_EXPLAIN_FEATURES = 20_000   # explain() is exact leave-one-out: k runs of k - 1 features
 _EXPLAIN_IDS_PER_RUN = 1 << 18  # bounds explain()'s memory whatever the review's length
 _OUTPUTS = [OUTPUT]
@@ -56,6 +59,28 @@ def _session_options(ort):
     options.enable_cpu_mem_arena = False
     options.log_severity_level = 3
     return options
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One feature's effect on a review's score (see :meth:`Scorer.explain`).
+
+    ``effect`` = score(review) - score(review without this feature): positive pushes the
+    review towards the positive label. ``item["feature"]`` works too, as in the dicts
+    earlier versions returned.
+    """
+
+    feature: str
+    id: int
+    effect: float
+
+    def __getitem__(self, key: str):
+        if key not in ("feature", "id", "effect"):
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def as_dict(self) -> dict:
+        return {"feature": self.feature, "id": self.id, "effect": self.effect}
 
 
 def _first_non_finite_numpy(out: np.ndarray) -> int:
@@ -83,11 +108,16 @@ class Scorer:
     """
 
     def __init__(self, model_path: Path, vocab_path: Path, *, threads: int = 1,
-                 backend: str | None = None) -> None:
+                 backend: str | None = None, chunk_size: int = CHUNK) -> None:
         if not isinstance(threads, int) or isinstance(threads, bool) \
                 or not 1 <= threads <= MAX_THREADS:
             raise ValueError(f"threads must be an int in 1..{MAX_THREADS}. "
                              f"Received: threads={threads!r}")
+        if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) \
+                or not 1 <= chunk_size <= MAX_CHUNK:
+            raise ValueError(f"chunk_size must be an int in 1..{MAX_CHUNK}. "
+                             f"Received: chunk_size={chunk_size!r}")
+        self.chunk_size = chunk_size
         ort = _import_onnxruntime()
         self.path = Path(model_path)
         model_bytes = read_regular_file(self.path, MAX_MODEL_BYTES, "model file")
@@ -101,6 +131,10 @@ class Scorer:
         # Passed to every run(): measured 0.6 µs faster per call than the default None.
         self._run_options = ort.RunOptions()
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
+        vocab_path = Path(vocab_path)
+        if vocab_path.name == VOCAB_FILE and not vocab_path.exists():
+            raise ModelError(f"vocabulary file not found: {vocab_path} (nor {VOCAB_FILE_GZ} "
+                             "beside it; pass --vocab PATH / vocab= if it is elsewhere)")
         vocabulary = Vocabulary.load(vocab_path)
         try:
             self.vectorizer = Vectorizer(vocabulary, backend=backend)
@@ -204,34 +238,45 @@ class Scorer:
         if texts is None:
             raise TypeError("texts must be str or an iterable of str. Received: texts=None")
         if isinstance(texts, (list, tuple)):
-            for start in range(0, len(texts), CHUNK):
-                yield list(texts[start:start + CHUNK])
+            step = self.chunk_size
+            for start in range(0, len(texts), step):
+                yield list(texts[start:start + step])
             return
         try:
             iterator = iter(texts)
         except TypeError:
             raise TypeError("texts must be str or an iterable of str. "
                             f"Received: {type(texts).__name__}") from None
-        while chunk := list(itertools.islice(iterator, CHUNK)):
+        while chunk := list(itertools.islice(iterator, self.chunk_size)):
             yield chunk
 
-    def score(self, texts: str | Iterable[str]) -> np.ndarray:
-        """Probability that each review is positive.
+    def score(self, texts: str | Iterable[str], *, return_known: bool = False):
+        """Probability that each review is positive (of :attr:`labels`' second label).
 
         Args:
             texts: an iterable of ``str`` (list, tuple, generator, a file's lines), scored
-                ``CHUNK`` at a time so memory stays bounded; a bare ``str`` is one review.
+                :attr:`chunk_size` at a time so memory stays bounded; a bare ``str`` is one
+                review.
+            return_known: also return how many of each review's features the model knows
+                (int32); a review with 0 gets the model's bias, which says nothing about it.
 
         Returns:
-            float32 ``(n_texts,)``.
+            float32 ``(n_texts,)``; with ``return_known``, ``(probabilities, known)``.
 
         Raises:
             TypeError: ``texts`` is None or bytes, or an item is not ``str`` (the message
                 names its index and type).
+
+        Example:
+            >>> scorer = load("default")
+            >>> scorer.score(["A wonderful film.", "Dull and far too long."]).round(2)
+            array([0.63, 0.3 ], dtype=float32)
         """
         table = self.vectorizer._table
-        if type(texts) is list and len(texts) <= CHUNK:    # the common case, without a generator
-            return self._run_ids(*table.transform_ids(texts, True))
+        if type(texts) is list and len(texts) <= self.chunk_size:   # common case, no generator
+            indptr, ids, rows = table.transform_ids(texts, True)
+            p = self._run_ids(indptr, ids, rows)
+            return (p, np.diff(indptr).astype(np.int32)) if return_known else p
         parts = []
         if self.threads == 1:
             offset = 0
@@ -240,16 +285,19 @@ class Scorer:
                 offset += len(chunk)
         else:
             parts = self._score_parallel(texts)
-        if len(parts) == 1:
-            return parts[0]
-        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+        if parts:
+            p = parts[0][0] if len(parts) == 1 else np.concatenate([q for q, _ in parts])
+            known = parts[0][1] if len(parts) == 1 else np.concatenate([k for _, k in parts])
+        else:
+            p, known = np.zeros(0, np.float32), np.zeros(0, np.int32)
+        return (p, known) if return_known else p
 
-    def _score_chunk(self, chunk: list, offset: int) -> np.ndarray:
+    def _score_chunk(self, chunk: list, offset: int) -> tuple[np.ndarray, np.ndarray]:
         try:
-            encoded = self.vectorizer._table.transform_ids(chunk, True)
+            indptr, ids, rows = self.vectorizer._table.transform_ids(chunk, True)
         except TypeError as exc:
             raise _shift_index(exc, offset) from None
-        return self._run_ids(*encoded)
+        return self._run_ids(indptr, ids, rows), np.diff(indptr).astype(np.int32)
 
     def _score_parallel(self, texts) -> list[np.ndarray]:
         """The chunks of ``texts`` scored ``threads`` at a time, in order; at most
@@ -297,8 +345,23 @@ class Scorer:
         that feature): positive effects push the review towards positive. Exact for the model
         at hand, whatever its depth (unlike reading first-layer weights).
 
+        Args:
+            text: one review.
+            top: how many features to return (>= 1).
+
         Returns:
-            Up to ``top`` dicts ``{"feature", "id", "effect"}``, largest ``|effect|`` first.
+            Up to ``top`` :class:`Effect` records (``feature``, ``id``, ``effect``), largest
+            ``|effect|`` first; ``[]`` if no word of the review is known.
+
+        Raises:
+            TypeError: ``text`` is not ``str``.
+            ValueError: ``top`` < 1, or more than 20,000 distinct known features (the cost
+                is quadratic in them).
+
+        Example:
+            >>> scorer = load("default")
+            >>> [(e.feature, round(e.effect, 3)) for e in scorer.explain("A dull film", top=1)]
+            [('dull', -0.189)]
         """
         if not isinstance(text, str):
             raise TypeError(f"text must be str. Received: {type(text).__name__}")
@@ -325,8 +388,7 @@ class Scorer:
         effects = base - without
         order = np.argsort(-np.abs(effects), kind="stable")[:top]
         words = self.vectorizer.decode(ids[order])
-        return [{"feature": w, "id": int(ids[i]), "effect": float(effects[i])}
-                for w, i in zip(words, order)]
+        return [Effect(w, int(ids[i]), float(effects[i])) for w, i in zip(words, order)]
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         """Feature ids back to words (see :meth:`Vectorizer.decode`)."""
@@ -349,7 +411,8 @@ class Scorer:
         # A session does not pickle; how the model was loaded does. Unpickled in another
         # process (multiprocessing, joblib, Dask, Spark), the model is loaded once there and
         # shared by every later unpickle with the same arguments.
-        return _cached_scorer, (self._origin, self.threads, self._backend_asked)
+        return _cached_scorer, (self._origin, self.threads, self._backend_asked,
+                                self.chunk_size)
 
     def __repr__(self) -> str:
         return (f"Scorer({str(self.path)!r}, input_form={self.input_form!r}, "
@@ -366,26 +429,45 @@ def _shift_index(exc: TypeError, offset: int) -> TypeError:
 
 
 def load(model: str | os.PathLike | None = None, *, threads: int = 1,
-         backend: str | None = None) -> Scorer:
+         backend: str | None = None, chunk_size: int = CHUNK,
+         vocab: str | os.PathLike | None = None) -> Scorer:
     """Load a model.
 
     Args:
-        model: a bundled preset name (``"default"``), a model folder (``model.onnx`` +
-            ``vocab.txt``), or an ``.onnx`` file with ``vocab.txt`` beside it; None is the
-            bundled default.
-        threads: chunks of CHUNK reviews scored at once (1..64), each on one onnxruntime
-            thread, so scores are bit-identical whatever the count. 1 (the default) suits a
-            small device; more speeds up inputs of more than CHUNK reviews on more cores.
+        model: a bundled preset name (``"default"``, ``"accurate"``), a model folder
+            (``model.onnx`` + ``vocab.txt`` or ``vocab.txt.gz``), or an ``.onnx`` file with the
+            vocabulary beside it. None: ``$IMDB_EDGE_MODEL`` if set, else ``"default"``.
+        threads: chunks scored at once (1..64), each on one onnxruntime thread, so scores
+            are bit-identical whatever the count. 1 (the default) suits a small device; more
+            speeds up inputs of more than ``chunk_size`` reviews on more cores.
         backend: vectorizer backend, as in :class:`Vectorizer`.
+        chunk_size: reviews vectorized and scored at a time (1..65536, default 256): bounds
+            memory; larger chunks cost memory and gain little.
+        vocab: the vocabulary file, when it is not beside the model.
+
+    Returns:
+        A :class:`Scorer`.
 
     Raises:
         ModelError: missing, truncated or foreign model or vocabulary; the message names the
             path and the problem.
+        ValueError: ``threads`` or ``chunk_size`` out of range.
+
+    Example:
+        >>> scorer = load("accurate")
+        >>> scorer.labels
+        ('negative', 'positive')
     """
+    if model is None:
+        model = os.environ.get(MODEL_ENV) or None
     model_path, vocab_path = resolve_model(model)
-    scorer = Scorer(model_path, vocab_path, threads=threads, backend=backend)
-    if model is None or (isinstance(model, str) and model == model_path.parent.name
-                         and not os.path.exists(model)):
+    if vocab is not None:
+        vocab_path = Path(vocab)
+    scorer = Scorer(model_path, vocab_path, threads=threads, backend=backend,
+                    chunk_size=chunk_size)
+    if vocab is None and (model is None or (isinstance(model, str)
+                                            and model == model_path.parent.name
+                                            and not os.path.exists(model))):
         scorer._origin = (model or "default",)   # a preset: found again wherever installed
     return scorer
 
@@ -394,17 +476,19 @@ _cache: dict[tuple, Scorer] = {}
 _cache_lock = threading.Lock()
 
 
-def _cached_scorer(origin: tuple, threads: int, backend: str | None) -> Scorer:
+def _cached_scorer(origin: tuple, threads: int, backend: str | None,
+                   chunk_size: int = CHUNK) -> Scorer:
     """The Scorer a pickle names, loaded once per process (see Scorer.__reduce__)."""
-    key = (origin, threads, backend)
+    key = (origin, threads, backend, chunk_size)
     with _cache_lock:
         scorer = _cache.get(key)
         if scorer is None:
             if len(origin) == 1:
-                scorer = load(origin[0], threads=threads, backend=backend)
+                scorer = load(origin[0], threads=threads, backend=backend,
+                              chunk_size=chunk_size)
             else:
                 scorer = Scorer(Path(origin[0]), Path(origin[1]), threads=threads,
-                                backend=backend)
+                                backend=backend, chunk_size=chunk_size)
             _cache[key] = scorer
         return scorer
 
@@ -413,11 +497,59 @@ _default: Scorer | None = None
 _default_lock = threading.Lock()
 
 
-def score(texts: str | Iterable[str]) -> np.ndarray:
-    """:meth:`Scorer.score` on the bundled default model (loaded once, then reused)."""
+def _default_scorer() -> Scorer:
     global _default
     if _default is None:
         with _default_lock:
             if _default is None:
                 _default = load()
-    return _default.score(texts)
+    return _default
+
+
+def score(texts: str | Iterable[str]) -> np.ndarray:
+    """Probability that each review is positive, with the default model (loaded once).
+
+    The default model is ``$IMDB_EDGE_MODEL`` if set (a preset name or a model folder), else
+    the bundled ``"default"``. See :meth:`Scorer.score`.
+
+    Args:
+        texts: an iterable of ``str``, or one ``str`` (one review).
+
+    Returns:
+        float32 ``(n_texts,)``.
+
+    Raises:
+        TypeError: an item is not ``str`` (the message names its index).
+        ModelError: the default model cannot be loaded.
+
+    Example:
+        >>> import imdb_edge
+        >>> imdb_edge.score(["This movie was great", "Worst film ever, a total waste"]).round(4)
+        array([0.6157, 0.1529], dtype=float32)
+    """
+    return _default_scorer().score(texts)
+
+
+def predict(texts: str | Iterable[str], threshold: float = 0.5, *,
+            names: bool = False) -> np.ndarray:
+    """Labels with the default model: int8, 1 where the probability is > ``threshold``; with
+    ``names=True`` the label names. See :meth:`Scorer.predict`.
+
+    Example:
+        >>> import imdb_edge
+        >>> imdb_edge.predict(["This movie was great", "Worst film ever"], names=True).tolist()
+        ['positive', 'negative']
+    """
+    return _default_scorer().predict(texts, threshold, names=names)
+
+
+def explain(text: str, top: int = 10) -> list:
+    """The features that move one review's score most, with the default model. See
+    :meth:`Scorer.explain`.
+
+    Example:
+        >>> import imdb_edge
+        >>> [e.feature for e in imdb_edge.explain("A dull film with one great scene", top=2)]
+        ['dull', 'great']
+    """
+    return _default_scorer().explain(text, top)

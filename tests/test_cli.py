@@ -27,7 +27,8 @@ def test_score_file_formats(tmp_path, capsys):
     lines.write_text("great film\nawful, boring film\n\n", encoding="utf-8")
     code, out, _ = run(capsys, "score", "--file", str(lines), "--format", "jsonl")
     records = [json.loads(line) for line in out.splitlines()]
-    assert code == 0 and [r["index"] for r in records] == [0, 1, 2]
+    assert code == 0 and [r["index"] for r in records] == [0, 1]    # a blank line is no review
+    assert [r["line"] for r in records] == [1, 2]
     assert records[0]["label"] == "positive" and records[1]["label"] == "negative"
     assert records[0]["label_id"] == 1 and records[1]["label_id"] == 0
 
@@ -35,7 +36,7 @@ def test_score_file_formats(tmp_path, capsys):
     jsonl.write_text('{"review": "great film"}\n{"review": "awful film"}\n', encoding="utf-8")
     code, out, _ = run(capsys, "score", "-f", str(jsonl), "--field", "review", "--format", "csv")
     rows = out.splitlines()
-    assert code == 0 and rows[0] == "index,probability,label,label_id" and len(rows) == 3
+    assert code == 0 and rows[0] == "index,line,probability,label,label_id,known_features" and len(rows) == 3
 
     table = tmp_path / "r.csv"
     table.write_text('id,text\n1,"great, great film"\n2,"awful\nfilm"\n', encoding="utf-8")
@@ -60,7 +61,8 @@ def test_score_bad_inputs(tmp_path, capsys):
     assert code == 1 and "model file not found" in err
 
 
-@pytest.mark.parametrize("argv", [["score"], ["score", "x", "--file", "f"], ["bogus"],
+@pytest.mark.parametrize("argv", [["score", "x", "--field", "text"], ["score", "x", "--file", "f"],
+                                  ["bogus"],
                                   ["score", "x", "--threshold", "3"]])
 def test_usage_errors_exit_2(capsys, argv):
     with pytest.raises(SystemExit) as info:

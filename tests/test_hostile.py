@@ -459,22 +459,34 @@ def test_cli_closed_stdin_and_stdout():
 
 
 def test_cli_reads_long_lines_in_bounded_blocks():
-    from imdb_edge.cli import _lines
+    import io
 
-    class Source:
+    from imdb_edge._cli_score import read_lines
+
+    class Source(io.BytesIO):
         sizes: list[int] = []
 
-        def __init__(self, data):
-            self.data = data
+        def readinto(self, buffer):
+            self.sizes.append(len(buffer))
+            return super().readinto(buffer)
 
-        def read(self, n):
-            self.sizes.append(n)
-            out, self.data = self.data[:n], self.data[n:]
-            return out
-
-    lines = list(_lines(Source(b"x" * (5 << 20) + b"\nok"), "strict"))
-    assert [n for n, _ in lines] == [1, 2] and lines[1][1] == "ok"
+    raw = io.BufferedReader(Source(b"x" * (5 << 20) + b"\nok"))
+    blocks = [b for b in read_lines(raw, encoding="utf-8", errors="strict", sniff=True) if b]
+    texts = [t for b in blocks for t in b.texts]
+    lines = [n for b in blocks for n in b.lines]
+    assert lines == [1, 2] and texts[1] == "ok" and len(texts[0]) == 5 << 20
     assert max(Source.sizes) <= 1 << 20     # Ctrl-C is seen between blocks
+
+
+def test_cli_refuses_a_line_past_the_cap(monkeypatch):
+    import io
+
+    from imdb_edge import _cli_score
+
+    monkeypatch.setattr(_cli_score, "MAX_LINE_BYTES", 3 << 20)
+    raw = io.BufferedReader(io.BytesIO(b"ok\n" + b"x" * (5 << 20)))
+    with pytest.raises(_cli_score.InputError, match="line 2: longer than 3 MiB"):
+        list(_cli_score.read_lines(raw, encoding="utf-8", errors="strict", sniff=False))
 
 
 def test_fallback_warning_points_at_the_caller(small_vocab, monkeypatch):

@@ -13,8 +13,6 @@ from __future__ import annotations
 import collections
 import hashlib
 import os
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import numpy as np
 
 from imdb_edge import Vectorizer, Vocabulary
 from imdb_edge._data import DataError
+from imdb_edge._progress import Progress
 from imdb_edge._labeled import LabelCoder, check_text, iter_records, label_name
 from imdb_edge._tokenizer import iter_features, tokenize
 
@@ -89,36 +88,6 @@ def _split_codes(seed: int, test_fraction: float, val_fraction: float):
         codes = np.where(u < test_fraction, TEST,
                          np.where(u < test_fraction + val_fraction, VAL, FIT)).astype(np.int8)
         yield from codes.tolist()
-
-
-class Progress:
-    """One stderr line, redrawn at most 4 times a second: count, rate, and with a known total
-    the percentage and time left. Silent when disabled."""
-
-    def __init__(self, what: str, total: int | None = None, enabled: bool = True) -> None:
-        self.what, self.total, self.enabled = what, total, enabled
-        self.start = self.last = time.monotonic()
-        self.count = 0
-
-    def update(self, count: int) -> None:
-        self.count = count
-        now = time.monotonic()
-        if self.enabled and now - self.last >= 0.25:
-            self.last = now
-            self._draw(now)
-
-    def _draw(self, now: float) -> None:
-        rate = self.count / max(now - self.start, 1e-9)
-        line = f"\r{self.what}: {self.count:,} texts, {rate:,.0f}/s"
-        if self.total:
-            left = (self.total - self.count) / rate if rate else 0
-            line += f", {100 * self.count / self.total:.0f}%, {left:.0f} s left"
-        print(line.ljust(78), end="", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.enabled:
-            self._draw(time.monotonic())
-            print(file=sys.stderr, flush=True)
 
 
 @dataclass

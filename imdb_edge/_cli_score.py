@@ -1,0 +1,460 @@
+"""``imdb-edge score``: reviews in (arguments, a file or stdin, in any supported format),
+probabilities and labels out, streamed in bounded memory.
+
+Input is handled in blocks, not line by line: a block of plain lines is decoded and split in
+one call each, and output is formatted a batch at a time, so the command adds little to the
+library's own cost (see the benchmark's CLI line). Only the standard library is imported
+until the first batch is scored.
+
+Rules (one for every input format): a blank line is no review; a record whose text is empty
+is a review (it has no known word and gets the model's bias, which the summary reports).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import os
+import select
+import stat
+from dataclasses import dataclass
+
+from ._errors import DataError
+from ._labeled import detect_format, iter_rows, open_binary, text_encoding
+
+MAX_LINE_BYTES = 64 << 20      # a longer line is refused: memory stays bounded
+BLOCK = 1 << 20
+ROW_BLOCK = 1024
+_TEXT_MODE_CODECS = ("utf_16", "utf_16_le", "utf_16_be", "utf_32", "utf_32_le", "utf_32_be")
+
+
+class UsageError(Exception):
+    """Wrong combination of arguments: exit code 2, with the sub-command's usage."""
+
+
+class InputError(ValueError):
+    """Bad input data: the message names the line (and byte offset where it applies)."""
+
+
+@dataclass
+class Block:
+    """Reviews read together: texts, their input line (or row) numbers, kept ids."""
+
+    texts: list
+    lines: list | None = None
+    kept: list | None = None
+    done: int = 0                 # input bytes consumed so far (for progress)
+
+
+@dataclass
+class Plan:
+    kind: str                     # args, lines, jsonl, csv, tsv, parquet
+    field: str | None = None      # the text's field or column
+    keep: str | None = None
+
+
+# -- choosing the input format --------------------------------------------------------------
+
+def plan_input(args) -> Plan:
+    """The input's format from the options and the file name, refusing every combination
+    that would silently ignore an option or guess."""
+    field_given, column_given = args.field is not None, args.column is not None
+    if args.texts:
+        if args.file is not None:
+            raise UsageError("give reviews as TEXT arguments or with --file, not both")
+        if field_given or column_given or args.keep or args.input != "auto":
+            raise UsageError("--field, --column, --keep and --input apply to --file input, "
+                             "not to TEXT arguments")
+        return Plan("args")
+    if field_given and column_given:
+        raise UsageError("--field is for JSON lines and --column for CSV/TSV/Parquet: give one")
+    by_name = None
+    if args.file not in (None, "-"):
+        try:
+            by_name = detect_format(args.file)
+        except DataError as exc:
+            if "JSON array" in str(exc) or "no such" in str(exc):
+                raise InputError(str(exc)) from None
+            by_name = None                     # .txt, .log, no extension: plain lines
+        if by_name == "folder":
+            raise UsageError(f"{args.file} is a folder; give a file (or - for stdin)")
+    if args.input != "auto":
+        kind = args.input
+        if field_given and kind != "jsonl":
+            raise UsageError(f"--field is for JSON lines, not --input {kind}; use --column")
+        if column_given and kind not in ("csv", "tsv", "parquet"):
+            raise UsageError(f"--column is for CSV, TSV or Parquet, not --input {kind}")
+    elif field_given:
+        if by_name not in (None, "jsonl"):
+            raise UsageError(f"{args.file} looks like {by_name.upper()} by its name; --field "
+                             "is for JSON lines (use --column, or --input jsonl)")
+        kind = "jsonl"
+    elif column_given:
+        if by_name not in (None, "csv", "tsv", "parquet"):
+            raise UsageError(f"{args.file} looks like {by_name.upper()} by its name; "
+                             "--column is for CSV/TSV/Parquet (use --field, or --input csv)")
+        kind = by_name or "csv"
+    else:
+        kind = by_name or "lines"
+    if kind == "lines" and args.keep:
+        raise UsageError("--keep needs a format with columns (JSON lines, CSV, TSV, Parquet)")
+    if kind == "parquet" and args.file == "-":
+        raise UsageError("Parquet cannot be read from standard input; give its path")
+    name = args.field if kind == "jsonl" else args.column
+    return Plan(kind, name or "text", args.keep)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+def underlying_fd(raw) -> int | None:
+    """The file descriptor a (possibly gzip-wrapped) binary stream reads from."""
+    try:
+        return getattr(raw, "fileobj", raw).fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
+def is_regular(fd: int | None) -> bool:
+    try:
+        return fd is not None and stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+
+
+def _position(fd: int | None) -> int:
+    try:
+        return os.lseek(fd, 0, os.SEEK_CUR) if fd is not None else 0
+    except OSError:
+        return 0
+
+
+def _ready(fd: int) -> bool:
+    """Whether more input can be read at once (a stalled pipe is not ready)."""
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def read_lines(raw, *, encoding: str, errors: str, sniff: bool):
+    """Blocks of plain lines from a binary stream. On a pipe or terminal, ``None`` comes
+    between blocks when the input stalls: the caller then scores what it holds, so
+    ``tail -f log | imdb-edge score`` is answered line by line."""
+    codec = text_encoding(raw, encoding)
+    if codecs.lookup(codec).name.replace("-", "_") in _TEXT_MODE_CODECS:
+        yield from _read_wide_lines(raw, codec, errors)
+        return
+    fd = underlying_fd(raw)
+    regular = is_regular(fd)
+    stall_check = fd is not None and not regular and not hasattr(raw, "fileobj")
+    read = getattr(raw, "read1", raw.read)
+    number, offset, pending, first = 0, 0, b"", True
+    while True:
+        data = read(BLOCK)
+        if not data:
+            break
+        if first and not pending and data.startswith(b"\xef\xbb\xbf"):
+            data, offset = data[3:], 3
+        pending += data
+        cut = pending.rfind(b"\n")
+        if cut < 0:
+            if len(pending) > MAX_LINE_BYTES:
+                raise InputError(f"line {number + 1}: longer than {MAX_LINE_BYTES >> 20} MiB")
+            continue
+        complete, pending = pending[:cut], pending[cut + 1:]
+        block, error = _decode_block(complete, codec, errors, number, offset)
+        if first and sniff and block:
+            _refuse_json_lines(block)
+        first = False
+        if block is not None:
+            yield _block_of(block, number, _position(fd) if regular else 0)
+        if error is not None:
+            raise error
+        number += complete.count(b"\n") + 1
+        offset += cut + 1
+        if stall_check and not pending and not _ready(fd):
+            yield None
+    if pending:
+        block, error = _decode_block(pending, codec, errors, number, offset)
+        if first and sniff and block:
+            _refuse_json_lines(block)
+        if block is not None:
+            yield _block_of(block, number, _position(fd) if regular else 0)
+        if error is not None:
+            raise error
+
+
+def _read_wide_lines(raw, codec: str, errors: str):
+    handle = io.TextIOWrapper(raw, encoding=codec, errors=errors, newline="\n")
+    number, pending = 0, ""
+    try:
+        while True:
+            data = handle.read(BLOCK)
+            if not data:
+                break
+            pending += data
+            cut = pending.rfind("\n")
+            if cut < 0:
+                continue
+            complete, pending = pending[:cut], pending[cut + 1:]
+            yield _block_of(complete, number, 0)
+            number += complete.count("\n") + 1
+    except UnicodeDecodeError as exc:
+        raise InputError(f"after line {number}: not valid {codec} ({exc.reason})") from None
+    if pending:
+        yield _block_of(pending, number, 0)
+
+
+def _decode_block(data: bytes, codec: str, errors: str, number: int, offset: int):
+    """``(text, error)``: the decoded lines, and an :class:`InputError` if a line cannot be
+    decoded; ``text`` then holds the lines before it, which are still scored."""
+    try:
+        return data.decode(codec, errors), None
+    except UnicodeDecodeError as exc:
+        line = number + data.count(b"\n", 0, exc.start) + 1
+        good = data.rfind(b"\n", 0, exc.start)
+        name = "UTF-8" if codec.startswith("utf-8") else codec
+        error = InputError(f"line {line}: invalid {name} (byte 0x{data[exc.start]:02x} at "
+                           f"offset {offset + exc.start} of the input); use --encoding (e.g. "
+                           "latin-1, cp1252, utf-16) or --encoding-errors replace")
+        return (data[:good].decode(codec, errors) if good >= 0 else None), error
+
+
+def _block_of(text: str, first_line: int, done: int) -> Block:
+    """Split decoded text at LF (a CR before it dropped), dropping blank lines."""
+    lines = text.split("\n")
+    if "\r" in text:
+        lines = [t[:-1] if t.endswith("\r") else t for t in lines]
+    numbers = range(first_line + 1, first_line + 1 + len(lines))
+    if all(t and not t.isspace() for t in lines):
+        return Block(lines, numbers, None, done)
+    keep = [i for i, t in enumerate(lines) if t and not t.isspace()]
+    return Block([lines[i] for i in keep], [numbers[i] for i in keep], None, done)
+
+
+def _refuse_json_lines(text: str) -> None:
+    first = text.lstrip().split("\n", 1)[0].strip()
+    if first.startswith("{") and first.endswith("}"):
+        try:
+            is_object = isinstance(json.loads(first), dict)
+        except ValueError:
+            is_object = False
+        if is_object:
+            raise UsageError("the input looks like JSON lines (line 1 is a JSON object) but "
+                             "would be scored as plain text; pass --field NAME (or --input "
+                             "lines to score the raw lines)")
+
+
+def read_rows(path, plan: Plan, args):
+    """Blocks of records from a JSON lines, CSV, TSV or Parquet input."""
+    texts, lines, kept = [], [], []
+    opened: list = []
+    rows = iter_rows(path, [plan.field, plan.keep], fmt=plan.kind, delimiter=args.delimiter,
+                     encoding=args.encoding, opened=opened)
+
+    def block() -> Block:
+        fd = underlying_fd(opened[0]) if opened else None
+        return Block(texts, lines, kept if plan.keep else None,
+                     _position(fd) if is_regular(fd) else 0)
+
+    try:
+        for where, (text, kept_value) in rows:
+            if not isinstance(text, str):
+                raise InputError(f"{where}: {plan.field!r} is "
+                                 f"{'missing (null)' if text is None else type(text).__name__}"
+                                 ", expected a string")
+            texts.append(text)
+            lines.append(int(where.split()[1]))
+            kept.append(kept_value)
+            if len(texts) == ROW_BLOCK:
+                yield block()
+                texts, lines, kept = [], [], []
+    except DataError as exc:
+        if texts:
+            yield block()
+        raise InputError(str(exc)) from None
+    except InputError:
+        if texts:
+            yield block()
+        raise
+    if texts:
+        yield block()
+
+
+def input_size(path) -> int | None:
+    if path in (None, "-"):
+        return None
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
+# -- batching and writing ------------------------------------------------------------------
+
+def batches(blocks, size: int):
+    """Blocks regrouped into batches of ``size`` reviews; a ``None`` (stalled input) hands out
+    what is held at once. An error while reading is raised only after every review read
+    before it has been handed out, so everything before a bad line is scored."""
+    held: list[Block] = []
+    count = 0
+
+    def take(n: int) -> Block:
+        nonlocal count
+        has_lines, has_kept = held[0].lines is not None, held[0].kept is not None
+        texts, lines, kept, taken, done = [], [], [], 0, 0
+        while held and taken < n:
+            b = held[0]
+            k = min(n - taken, len(b.texts))
+            texts.extend(b.texts[:k])
+            if has_lines:
+                lines.extend(b.lines[:k])
+            if has_kept:
+                kept.extend(b.kept[:k])
+            done = b.done
+            if k == len(b.texts):
+                held.pop(0)
+            else:
+                held[0] = Block(b.texts[k:], b.lines[k:] if has_lines else None,
+                                b.kept[k:] if has_kept else None, b.done)
+            taken += k
+        count -= taken
+        return Block(texts, lines if has_lines else None, kept if has_kept else None, done)
+
+    try:
+        for block in blocks:
+            if block is None:
+                while count:
+                    yield take(min(count, size))
+                continue
+            if not block.texts:
+                continue
+            held.append(block)
+            count += len(block.texts)
+            while count >= size:
+                yield take(size)
+    except Exception:
+        while count:
+            yield take(min(count, size))
+        raise
+    while count:
+        yield take(min(count, size))
+
+
+class Writer:
+    """Formats a batch at a time: ``text`` (probability TAB label), ``jsonl`` or ``csv``
+    (index, line, kept column, probability, label, label_id, known_features)."""
+
+    def __init__(self, fmt: str, names: tuple[str, str], *, lines: bool, keep: str | None):
+        self.fmt, self.names, self.lines, self.keep = fmt, names, lines, keep
+        self.json_names = [json.dumps(n, ensure_ascii=False) for n in names]
+
+    def header(self) -> str:
+        if self.fmt != "csv":
+            return ""
+        columns = ["index"] + (["line"] if self.lines else []) + ([self.keep] if self.keep
+                                                                  else [])
+        return _csv_rows([columns + ["probability", "label", "label_id", "known_features"]])
+
+    def format(self, start: int, block: Block, p, labels, known) -> str:
+        p, labels, known = p.tolist(), labels.tolist(), known.tolist()
+        names = self.names
+        if self.fmt == "text":
+            return "".join([f"{q:.4f}\t{names[y]}\n" for q, y in zip(p, labels)])
+        index = range(start, start + len(p))
+        if self.fmt == "jsonl":
+            jn = self.json_names
+            head = '{"index": %d, '
+            values = [index]
+            if self.lines:
+                head += '"line": %d, '
+                values.append(block.lines)
+            if self.keep:
+                head += json.dumps(self.keep, ensure_ascii=False) + ': %s, '
+                values.append([_json_value(v) for v in block.kept])
+            template = head + '"probability": %.6f, "label": %s, "label_id": %d, ' \
+                '"known_features": %d}\n'
+            values += [p, [jn[y] for y in labels], labels, known]
+            return "".join([template % row for row in zip(*values)])
+        columns = [index] + ([block.lines] if self.lines else []) + \
+            ([block.kept] if self.keep else [])
+        return _csv_rows(zip(*columns, [f"{q:.6f}" for q in p], [names[y] for y in labels],
+                             labels, known))
+
+
+def _csv_rows(rows) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def _json_value(value) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return json.dumps(str(value), ensure_ascii=False)
+
+
+# -- the command -----------------------------------------------------------------------------
+
+def run(args, load, progress_factory) -> int:
+    import sys
+
+    import numpy as np
+
+    plan = plan_input(args)
+    if args.batch_size < 1:
+        raise UsageError("--batch-size must be >= 1")
+    if not 0.0 <= args.threshold <= 1.0:
+        raise UsageError("--threshold must be in [0, 1]")
+    if args.delimiter is not None and len(args.delimiter) != 1:
+        raise UsageError("--delimiter must be one character")
+    try:
+        codecs.lookup(args.encoding)
+    except LookupError:
+        raise UsageError(f"unknown --encoding {args.encoding!r}") from None
+    scorer = load(args)
+    out = sys.stdout
+    if out is None:
+        raise InputError("standard output is closed")
+    raw = None
+    if plan.kind == "args":
+        blocks = iter([Block(list(args.texts))])
+    elif plan.kind == "lines":
+        try:
+            raw = open_binary(args.file, stdin=getattr(sys.stdin, "buffer", None)
+                              if args.file == "-" else None)
+        except DataError as exc:
+            raise InputError(str(exc)) from None
+        blocks = read_lines(raw, encoding=args.encoding, errors=args.encoding_errors,
+                            sniff=args.input == "auto")
+    else:
+        blocks = read_rows(args.file, plan, args)
+    size = None
+    if args.file not in (None, "-"):
+        size = os.path.getsize(args.file)
+    progress = progress_factory(args, size)
+    writer = Writer(args.format, scorer.labels, lines=plan.kind != "args", keep=plan.keep)
+    out.write(writer.header())
+    index = unknown = 0
+    try:
+        for batch in batches(blocks, args.batch_size):
+            p, known = scorer.score(batch.texts, return_known=True)
+            labels = (p > args.threshold).astype(np.int8)
+            out.write(writer.format(index, batch, p, labels, known))
+            out.flush()
+            index += len(p)
+            unknown += int(np.count_nonzero(known == 0))
+            progress.update(index, batch.done)
+    finally:
+        progress.close()
+        if raw is not None and args.file != "-":
+            raw.close()
+        if unknown and sys.stderr is not None:
+            bias = float(scorer.score([""])[0])
+            print(f"imdb-edge: note: {unknown:,} of {index:,} reviews had no word the model "
+                  f"knows; each scored {bias:.4f}, the model's bias, which says nothing about "
+                  "the review (known_features = 0 in JSONL/CSV output)", file=sys.stderr)
+    return 0
