@@ -1,13 +1,11 @@
 """Latency and throughput of imdb-edge, end to end from raw text, beside the alternatives.
 
-``imdb-edge bench`` / ``python benchmarks/latency.py``. Everything is measured in one run on
-the same reviews with the same thread settings; each peer runs only where it is installed
-(``pip install "imdb-edge[train,bench]"`` installs all of them) and is otherwise skipped with a
-one-line note. The peers that need TensorFlow (Keras, LiteRT) are defined outside the runtime
-package, in ``benchmarks/tf_peers.py``: ``python benchmarks/latency.py`` runs them too. Prints a table, writes ``bench.json`` (every
-figure and the machine) and ``bench.png``.
-
-Only numpy and onnxruntime are needed for imdb-edge's own figures.
+imdb-edge bench (or python benchmarks/latency.py in a checkout, which adds the TensorFlow
+peers Keras and LiteRT). Everything is measured in one run on the same reviews with the same
+thread settings; each peer runs only where it is installed (pip install "imdb-edge[bench]")
+and is otherwise skipped with a one-line note. Prints a table and writes bench.json (every
+figure and the machine) and bench.png to --out. Only numpy and onnxruntime are needed for
+imdb-edge's own figures.
 """
 
 from __future__ import annotations
@@ -103,15 +101,18 @@ def machine_info() -> dict:
 
 def load_reviews(args) -> tuple[list[str], str]:
     if args.file:
-        with open(args.file, encoding="utf-8", errors="replace") as handle:
-            texts = [line.rstrip("\n") for line in handle if line.strip()]
+        try:
+            with open(args.file, encoding="utf-8", errors="replace") as handle:
+                texts = [line.rstrip("\n") for line in handle if line.strip()]
+        except OSError as exc:
+            raise ValueError(f"cannot read --file {args.file}: {exc.strerror}") from None
         source = args.file
     else:
         from ._data import read_imdb
         texts = read_imdb(args.data, splits=("test",))["test"].texts
         source = f"IMDB test split ({args.data or 'found by $IMDB_EDGE_DATA / cache'})"
     if not texts:
-        raise SystemExit("imdb-edge bench: no reviews to benchmark")
+        raise ValueError(f"no reviews to benchmark in {source}")
     rng = random.Random(0)
     texts = list(texts)
     rng.shuffle(texts)           # mix positive and negative, fixed order
@@ -425,27 +426,67 @@ PEERS = {
 
 
 def main(argv: list[str] | None = None, extra_peers: dict | None = None) -> int:
+    registry = {**PEERS, **(extra_peers or {})}
     parser = argparse.ArgumentParser(prog="imdb-edge bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", help="aclImdb_v1.tar.gz or folder (test reviews are used)")
-    parser.add_argument("--file", help="instead: a file with one review per line")
-    parser.add_argument("--model", default="default")
-    parser.add_argument("--out", default="bench-results", help="folder for bench.json/.png")
-    parser.add_argument("--quick", action="store_true", help="a few seconds: smoke test")
-    parser.add_argument("--peers", default="python,sklearn,keras,litert,fasttext",
-                        help="comma-separated peers to try (default: %(default)s; '' = none)")
+    parser.add_argument("--data", help="aclImdb_v1.tar.gz or its folder: its 25,000 test reviews "
+                        "are used (default: $IMDB_EDGE_DATA, then the cache folder)")
+    parser.add_argument("--file", help="instead of --data: a text file, one review per line")
+    parser.add_argument("--model", default="default", help="preset name or model folder to "
+                        "benchmark (default: %(default)s)")
+    parser.add_argument("--out", default="bench-results",
+                        help="folder for bench.json and bench.png (default: %(default)s)")
+    parser.add_argument("--quick", action="store_true", help="a few seconds: a smoke test")
+    parser.add_argument("--peers", default=",".join(registry),
+                        help=f"comma-separated peers to try, of {', '.join(registry)} "
+                        "(default: all of them; '' = none)")
     parser.add_argument("--limit", type=int, help="use only the first N reviews")
     parser.add_argument("--presets", default="all",
                         help="bundled presets to compare, comma-separated ('all', '' = none)")
-    parser.add_argument("--calls", type=int, default=2000, help="single-review calls")
-    parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=3, help="best of N for throughput")
+    parser.add_argument("--calls", type=int, default=2000,
+                        help="single-review calls for the latency figures (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=200,
+                        help="calls before timing starts (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="throughput is the best of N runs (default: %(default)s)")
+    parser.add_argument("--traceback", action="store_true", help="show tracebacks on errors")
     args = parser.parse_args(argv)
+    unknown = [p for p in args.peers.split(",") if p and p not in registry]
+    if unknown:
+        parser.error(f"unknown peer {unknown[0]!r}; choose from {', '.join(registry)}"
+                     + (" (keras and litert: python benchmarks/latency.py in a checkout)"
+                        if unknown[0] in ("keras", "litert") else ""))
+    for name in ("limit", "calls", "repeats"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be >= 1")
+    if args.warmup < 0:
+        parser.error("--warmup must be >= 0")
+    if args.presets != "all":
+        from ._models import presets as bundled
+
+        missing = [p for p in args.presets.split(",") if p and p not in bundled()]
+        if missing:
+            parser.error(f"no bundled preset {missing[0]!r} (bundled: {', '.join(bundled())})")
+    try:
+        return _run(args, registry, parser)
+    except KeyboardInterrupt:
+        print("imdb-edge bench: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line, as the rest of the CLI
+        if args.traceback:
+            raise
+        print(f"imdb-edge bench: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args, registry: dict, parser) -> int:
     if args.quick:
         args.limit = args.limit or 2000
         args.calls, args.warmup, args.repeats = 300, 50, 1
         if args.peers == parser.get_default("peers"):
             args.peers = "python,sklearn"
+    print(f"imdb-edge bench: results go to {args.out}/ (--out)", file=sys.stderr)
     from ._scorer import load
 
     texts, source = load_reviews(args)
@@ -465,8 +506,11 @@ def main(argv: list[str] | None = None, extra_peers: dict | None = None) -> int:
     if names:
         print("presets ...", file=sys.stderr)
         results["presets"] = bench_presets(names, texts, args)
+    from ._bench_cli import bench_cli
+
+    print("CLI ...", file=sys.stderr)
+    results["cli"] = bench_cli(texts, args.model, args.repeats)
     peers = {}
-    registry = {**PEERS, **(extra_peers or {})}
     wanted = [p for p in args.peers.split(",") if p]
     for name in wanted:
         label, run = registry.get(name, (name, None))
@@ -488,6 +532,9 @@ def main(argv: list[str] | None = None, extra_peers: dict | None = None) -> int:
     (out / "bench.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     note = plot(results, out / "bench.png")
     print_table(results)
+    from ._bench_cli import print_cli
+
+    print_cli(results["cli"])
     print(f"\nwrote {out / 'bench.json'}" + (f"; {note}" if note else f" and {out / 'bench.png'}"))
     return 0
 
