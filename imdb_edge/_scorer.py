@@ -396,15 +396,29 @@ class Scorer:
 
     @property
     def info(self) -> dict:
-        """The model card: its metadata plus where it was loaded from and how it runs."""
+        """The model card: metadata (numbers as numbers), the labels and what they mean, the
+        data it was trained on, where it was loaded from and how it runs."""
         import onnxruntime as ort
 
         vocab = self.vectorizer.vocabulary
-        card = dict(self.metadata)
+        card: dict = {}
+        for key, value in self.metadata.items():
+            card[key] = _typed(key, value)
+        contract = self._session.get_modelmeta().description
+        if contract:
+            card["contract"] = contract
+        negative, positive = self.labels
+        card.update(labels={"negative": negative, "positive": positive,
+                            "score": f"probability that a text is {positive!r}"})
+        card.setdefault("data_domain", "English movie reviews (IMDB, aclImdb v1: 25,000 "
+                        "training reviews of a paragraph or more)")
+        card.setdefault("intended_use", "sentiment of movie reviews and similar opinionated "
+                        "text of a paragraph or more; short texts (a few words) score closer "
+                        "to 0.5, so read them as weak evidence")
         card.update(path=str(self.path), input_form=self.input_form,
                     vocabulary_size=len(vocab), vocabulary_checksum=vocab.checksum,
                     ngram=vocab.ngram, backend=self.vectorizer.backend, threads=self.threads,
-                    onnxruntime=ort.__version__)
+                    chunk_size=self.chunk_size, onnxruntime=ort.__version__)
         return card
 
     def __reduce__(self):
@@ -417,6 +431,22 @@ class Scorer:
     def __repr__(self) -> str:
         return (f"Scorer({str(self.path)!r}, input_form={self.input_form!r}, "
                 f"vocabulary_size={len(self.vectorizer.vocabulary)}, threads={self.threads})")
+
+
+_INT_KEYS = {"vocabulary_size", "ngram", "seed", "onnx_opset", "tokenizer_version"}
+_FLOAT_KEYS = {"test_accuracy", "test_loss", "validation_accuracy"}
+
+
+def _typed(key: str, value: str):
+    """A metadata string as the number it stands for (ONNX metadata holds only strings)."""
+    try:
+        if key in _INT_KEYS:
+            return int(value)
+        if key in _FLOAT_KEYS:
+            return float(value)
+    except ValueError:
+        pass
+    return value
 
 
 def _shift_index(exc: TypeError, offset: int) -> TypeError:

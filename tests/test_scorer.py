@@ -23,7 +23,9 @@ def scorer():
 def test_bundled_model_card(scorer):
     info = scorer.info
     assert info["preset"] == "default" and info["input_form"] == "ids"
-    assert info["tokenizer_version"] == str(imdb_edge.TOKENIZER_VERSION)
+    assert info["tokenizer_version"] == imdb_edge.TOKENIZER_VERSION
+    assert isinstance(info["test_accuracy"], float) and isinstance(info["seed"], int)
+    assert info["labels"]["positive"] == "positive" and "contract" in info
     assert int(info["vocabulary_size"]) == 10_000
     assert info["vocabulary_checksum"] == scorer.vectorizer.vocabulary.checksum
     assert float(info["test_accuracy"]) >= 0.875

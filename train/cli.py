@@ -93,6 +93,16 @@ def _add_imdb_csv(sub) -> None:
                      "(a balanced, seeded sample)")
 
 
+def _add_dense_form(sub) -> None:
+    cmd = sub.add_parser("dense-form", help="write a model's dense form (multi-hot input), "
+                         "for onnxruntime in other languages",
+                         description="Write the dense form of a model: input multi_hot float32 "
+                         "[n_texts, V] instead of feature ids; same scores. Needs onnx (the "
+                         "train extra). The model's doc_string states the contract.")
+    cmd.add_argument("model", help="preset name, model folder or model.onnx")
+    cmd.add_argument("--out", required=True, help="the .onnx file to write")
+
+
 def _need_training_extra() -> str | None:
     missing = [m for m in ("tensorflow", "tf2onnx", "onnx", "scipy", "matplotlib")
                if importlib.util.find_spec(m) is None]
@@ -107,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_fit(sub)
     _add_imdb_csv(sub)
+    _add_dense_form(sub)
     rep = sub.add_parser("reproduce", help="IMDB: the book's experiment: 20-epoch validation run, "
                          "plot, 4-epoch refit, test metrics, ONNX export")
     _add_common(rep, "runs/reproduce")
@@ -131,6 +142,22 @@ def main(argv: list[str] | None = None) -> int:
             for path in write_imdb_csv(args.data, args.out, limit=args.limit):
                 print(path)
         except DataError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    if args.command == "dense-form":
+        if importlib.util.find_spec("onnx") is None:
+            print(f"{PROG}: error: dense-form needs onnx: pip install 'imdb-edge[train]'",
+                  file=sys.stderr)
+            return 1
+        from imdb_edge._models import resolve_model
+        from imdb_edge import ModelError
+
+        from .export import ExportError, dense_from_ids
+
+        try:
+            print(dense_from_ids(resolve_model(args.model)[0], args.out))
+        except (ModelError, ExportError, OSError) as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             return 1
         return 0

@@ -95,6 +95,77 @@ def to_ids_onnx(dense):
     return model
 
 
+def contract_doc(metadata: dict, form: str) -> str:
+    """The model's input/output contract, for the ONNX ``doc_string``: enough for a user of
+    onnxruntime in another language, with the tokenizer spec, to score texts."""
+    negative = metadata.get("label_negative", "negative")
+    positive = metadata.get("label_positive", "positive")
+    if form == "ids":
+        inputs = (f"{_scorer.IDS_INPUT}: int32 [nnz], the feature ids of every text, text after "
+                  f"text; {_scorer.ROWS_INPUT}: int64 [nnz, 1], the text (0-based) each id "
+                  f"belongs to; {_scorer.COUNT_INPUT}: int64 [1], the number of texts")
+    else:
+        inputs = (f"{_scorer.DENSE_INPUT}: float32 [n_texts, {metadata['vocabulary_size']}], "
+                  "1.0 where the text has the feature, else 0.0")
+    return (f"imdb-edge sentiment model ({form} form). Inputs: {inputs}. Output: "
+            f"{_scorer.OUTPUT}: float32 [n_texts, 1], the probability that a text is "
+            f"{positive!r} (else {negative!r}). Features: imdb-edge tokenizer version "
+            f"{metadata['tokenizer_version']} (spec: the README's 'The tokenizer' section), "
+            f"n-grams up to {metadata['ngram']}, each feature counted once per text, ids from "
+            f"the vocabulary file (line k after the header = id k-1, checksum "
+            f"{metadata['vocabulary_checksum']}).")
+
+
+def add_contract(path: str | os.PathLike, form: str | None = None) -> None:
+    """Write the contract into an existing model's ``doc_string`` (atomically)."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    metadata = {entry.key: entry.value for entry in proto.metadata_props}
+    proto.doc_string = contract_doc(metadata, form or metadata.get("input_form", "ids"))
+    tmp = Path(f"{path}.tmp")
+    onnx.save(proto, str(tmp))
+    os.replace(tmp, path)
+
+
+def dense_from_ids(path: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """The dense form of an ids-form model (the rewrite of :func:`to_ids_onnx` undone):
+    ``multi_hot`` float32 ``(n, V)`` times the first weight, then the same graph."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    nodes = {node.name: node for node in graph.node}
+    gather, scatter = nodes.get("ids_form/gather"), nodes.get("ids_form/sum")
+    if gather is None or scatter is None:
+        raise ExportError(f"{path}: not an ids-form imdb-edge model")
+    weight = gather.input[0]
+    matmul = helper.make_node("MatMul", [_scorer.DENSE_INPUT, weight], [scatter.output[0]],
+                              name="dense_form/matmul")
+    drop = {"ids_form/gather", "ids_form/shape", "ids_form/zeros", "ids_form/sum"}
+    index = [n.name for n in graph.node].index("ids_form/gather")
+    kept = [n for n in graph.node if n.name not in drop]
+    kept.insert(index, matmul)
+    del graph.node[:]
+    graph.node.extend(kept)
+    graph.initializer.remove(next(i for i in graph.initializer if i.name == "ids_form/units"))
+    size = next(i for i in graph.initializer if i.name == weight).dims[0]
+    del graph.input[:]
+    graph.input.extend([helper.make_tensor_value_info(_scorer.DENSE_INPUT, TensorProto.FLOAT,
+                                                      ["n_texts", size])])
+    metadata = {entry.key: entry.value for entry in model.metadata_props}
+    metadata["input_form"] = "dense"
+    _set_metadata(model, metadata)
+    model.doc_string = contract_doc(metadata, "dense")
+    onnx.checker.check_model(model)
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    onnx.save(model, str(tmp))
+    os.replace(tmp, out)
+    return out
+
+
 def _set_metadata(proto, metadata: dict[str, str]) -> None:
     del proto.metadata_props[:]
     for key, value in metadata.items():
@@ -146,6 +217,9 @@ def export_model(model, vocab: Vocabulary, out_dir: str | os.PathLike, *,
     ids = to_ids_onnx(dense)
     _set_metadata(dense, {**metadata, "input_form": "dense"})
     _set_metadata(ids, {**metadata, "input_form": "ids"})
+    text = {k: str(v) for k, v in metadata.items()}
+    dense.doc_string = contract_doc(text, "dense")
+    ids.doc_string = contract_doc(text, "ids")
 
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
