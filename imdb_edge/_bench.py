@@ -476,7 +476,7 @@ def main(argv: list[str] | None = None, extra_peers: dict | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one line, as the rest of the CLI
         if args.traceback:
             raise
-        print(f"imdb-edge bench: error: {exc}", file=sys.stderr)
+        print(f"imdb-edge bench: error: {_one_line(exc)}", file=sys.stderr)
         return 1
 
 
@@ -537,6 +537,11 @@ def _run(args, registry: dict, parser) -> int:
     print_cli(results["cli"])
     print(f"\nwrote {out / 'bench.json'}" + (f"; {note}" if note else f" and {out / 'bench.png'}"))
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error message on one line, whatever a library put in it."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -53,8 +53,8 @@ class Progress:
             self.enabled = False
 
     def close(self) -> None:
-        """The final figures (only if anything was drawn, or on a terminal)."""
-        if self.enabled and (self.drawn or self.tty):
+        """The final figures, once."""
+        if self.enabled:
             self.done = self.total or self.count
             self._draw(time.monotonic())
             if self.tty:

@@ -169,11 +169,16 @@ class Vectorizer:
         """Feature ids back to their words (or space-joined n-grams).
 
         Raises:
+            TypeError: an id is not an integer (a float such as 1.5, a bool, a str).
             IndexError: an id is outside ``0..V-1``.
         """
         features = self.vocabulary.features
         out = []
         for feature_id in ids:
+            if isinstance(feature_id, (bool, np.bool_)) or not isinstance(
+                    feature_id, (int, np.integer)):
+                raise TypeError(f"feature ids must be integers. Received: {feature_id!r} "
+                                f"({type(feature_id).__name__})")
             feature_id = int(feature_id)
             if not 0 <= feature_id < len(features):
                 raise IndexError(f"feature id {feature_id} is outside 0..{len(features) - 1}")

@@ -285,9 +285,14 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "traceback", False):
             raise
         if sys.stderr is not None:
-            print(f"imdb-edge: error: {exc}", file=sys.stderr)
+            print(f"imdb-edge: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error message on one line, whatever a library put in it."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":
