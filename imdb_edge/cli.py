@@ -103,6 +103,33 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
 
     commands["evaluate"] = _add_evaluate(sub)
 
+    ds = commands["score-dataset"] = sub.add_parser(
+        "score-dataset", help="score a dataset on Dask (local processes or a cluster)",
+        description="Score every row of Parquet, CSV or JSON lines files (a file, a folder, or "
+        "an fsspec URL) on Dask and write Parquet files (one per partition) with the id (or "
+        "row), probability and label. Needs the dask extra: pip install 'imdb-edge[dask]'.")
+    ds.add_argument("input", metavar="INPUT", help="file, folder or URL to read")
+    ds.add_argument("output", metavar="OUTPUT", help="folder to write (must not exist unless "
+                    "--overwrite)")
+    ds.add_argument("--text-column", default="text", help="default: %(default)s")
+    ds.add_argument("--id-column", help="carry this column into the output (default: the row "
+                    "number, as 'row')")
+    ds.add_argument("--scheduler", default="processes", help="processes (local worker "
+                    "processes, default), threads (one process), or a distributed scheduler "
+                    "address such as tcp://host:8786")
+    ds.add_argument("--workers", type=int, help="local worker processes or threads (default: "
+                    "the CPU count)")
+    ds.add_argument("--model", help="preset name or model folder (default: $IMDB_EDGE_MODEL, "
+                    "else default); workers must see the same path")
+    ds.add_argument("--format", dest="data_format", choices=["parquet", "csv", "jsonl"],
+                    help="input format (default: from the extension)")
+    ds.add_argument("--blocksize", default="16MiB", help="CSV/JSON lines partition size "
+                    "(default: %(default)s)")
+    ds.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
+    ds.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
+                    help="partitions done on stderr (auto: when stderr is a terminal)")
+    ds.add_argument("--traceback", action="store_true", help="show tracebacks on errors")
+
     # Listed for --help only: main() hands "bench ..." to imdb_edge._bench before parsing.
     sub.add_parser("bench", help="latency and throughput beside the alternatives "
                    "(imdb-edge bench --help)")
@@ -195,6 +222,23 @@ def _cmd_evaluate(args) -> int:
     return run(args, _load_model)
 
 
+def _cmd_score_dataset(args) -> int:
+    from .dataset import score_dataset
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be >= 1")
+    _announce_fallback()
+    summary = score_dataset(
+        args.input, args.output, text_column=args.text_column, id_column=args.id_column,
+        model=args.model or os.environ.get("IMDB_EDGE_MODEL") or "default",
+        scheduler=args.scheduler, workers=args.workers, fmt=args.data_format,
+        overwrite=args.overwrite, blocksize=args.blocksize,
+        progress=args.progress == "on" or (args.progress == "auto" and sys.stderr is not None
+                                           and sys.stderr.isatty()))
+    print(json.dumps(summary))
+    return 0
+
+
 def _cmd_explain(args) -> int:
     if args.top < 1:
         raise UsageError("--top must be >= 1")
@@ -268,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     parser, commands = _parser()
     args = parser.parse_args(argv)
     run = {"score": _cmd_score, "explain": _cmd_explain, "info": _cmd_info,
-           "decode": _cmd_decode, "evaluate": _cmd_evaluate}[args.command]
+           "decode": _cmd_decode, "evaluate": _cmd_evaluate,
+           "score-dataset": _cmd_score_dataset}[args.command]
     try:
         return run(args)
     except UsageError as exc:

@@ -1,0 +1,240 @@
+"""Score a dataset on Dask: Parquet, CSV or JSON lines files (or folders of them, or fsspec
+URLs) in, Parquet out, on local processes or a ``distributed`` cluster.
+
+    from imdb_edge.dataset import score_dataset
+    score_dataset("reviews/", "scores/", text_column="text", id_column="id")
+
+or ``imdb-edge score-dataset INPUT OUTPUT --text-column text [--id-column id]
+[--scheduler processes|threads|tcp://host:8786] [--model M]`` (``pip install
+'imdb-edge[dask]'``).
+
+Every partition becomes one ``part-NNNNN.parquet`` with the columns ``<id column>`` (or
+``row``, the 0-based row number in the input), ``probability`` and ``label``, written to a
+temporary name and renamed: a task that runs again after a lost worker (Dask recomputes it)
+rewrites the same file, so every row lands exactly once. The files go to a staging folder
+that is renamed to OUTPUT when every partition is done: a failed job leaves no OUTPUT. Rows
+are in input order (partition by partition). Scores are bit-identical to
+``imdb_edge.load(model).score`` on the same texts (the same code scores each batch).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+from ._errors import DataError
+
+_KINDS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl",
+          ".ndjson": "jsonl", ".json": "jsonl"}
+
+
+def _files_and_kind(source: str, fmt: str | None) -> tuple[list[str] | str, str]:
+    if "://" in source:                        # an fsspec URL: Dask reads it
+        kind = fmt or _KINDS.get(os.path.splitext(source.rstrip("/"))[1].lower())
+        if kind is None:
+            raise DataError(f"{source}: cannot tell the format; pass --format")
+        return source, kind
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"{source}: no such file or folder")
+    if path.is_dir():
+        files = sorted(str(p) for p in path.iterdir() if p.is_file()
+                       and not p.name.startswith((".", "_"))
+                       and (fmt or _KINDS.get(p.suffix.lower())))
+        if not files:
+            raise DataError(f"{source}: no .parquet, .csv or .jsonl files in the folder")
+        kinds = {fmt or _KINDS[Path(f).suffix.lower()] for f in files}
+        if len(kinds) > 1:
+            raise DataError(f"{source}: files of several formats ({', '.join(sorted(kinds))})")
+        return files, kinds.pop()
+    kind = fmt or _KINDS.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(f"{source}: cannot tell the format; pass --format parquet|csv|jsonl")
+    return [str(path)], kind
+
+
+def read_dataset(source: str, text_column: str, id_column: str | None = None,
+                 fmt: str | None = None, blocksize: str = "16MiB"):
+    """A Dask DataFrame of the text (and id) columns, in several partitions even for one
+    small file (Parquet: one per row group; CSV/JSON lines: one per ``blocksize``)."""
+    import dask.dataframe as dd
+
+    files, kind = _files_and_kind(source, fmt)
+    columns = [text_column] + ([id_column] if id_column else [])
+    if isinstance(files, list):
+        _check_columns(source, files[0], kind, columns)
+    try:
+        if kind == "parquet":
+            frame = dd.read_parquet(files, columns=columns, split_row_groups=True)
+        elif kind == "csv":
+            frame = dd.read_csv(files, usecols=columns, blocksize=blocksize, dtype=object,
+                                keep_default_na=False, na_filter=False)
+        else:
+            frame = dd.read_json(files, lines=True, blocksize=blocksize, dtype=False)
+            missing = [c for c in columns if c not in frame.columns]
+            if missing:
+                raise KeyError(missing[0])
+            frame = frame[columns]
+    except (KeyError, ValueError) as exc:
+        raise DataError(f"{source}: no column {_column_of(exc, columns)!r} (or unreadable "
+                        f"{kind}: {str(exc)[:160]})") from None
+    return frame
+
+
+def _check_columns(source: str, first: str, kind: str, columns: list[str]) -> None:
+    """A clear message for a missing column, from the first file's header or schema."""
+    import csv
+    import json
+
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.read_schema(first).names
+        except Exception as exc:  # noqa: BLE001 - pyarrow's own types
+            raise DataError(f"{first}: not a readable Parquet file ({str(exc)[:120]})") from None
+    elif kind == "csv":
+        with open(first, encoding="utf-8-sig", errors="replace", newline="") as handle:
+            names = next(csv.reader(handle), [])
+    else:
+        with open(first, encoding="utf-8", errors="replace") as handle:
+            line = next((l for l in handle if l.strip()), "{}")
+        try:
+            names = list(json.loads(line))
+        except ValueError:
+            raise DataError(f"{first}: line 1 is not a JSON object") from None
+    for column in columns:
+        if column not in names:
+            raise DataError(f"{source}: no column {column!r} (columns: "
+                            f"{', '.join(map(repr, names[:20]))})")
+
+
+def _column_of(exc: Exception, columns: list[str]) -> str:
+    text = str(exc)
+    return next((c for c in columns if c in text), columns[0])
+
+
+def _write_partition(frame, partition_info=None, *, staging: str, text_column: str,
+                     id_column: str | None, model: str, offsets: list[int],
+                     labels: tuple[str, str]):
+    """Score one partition and write it as ``part-NNNNN.parquet`` (atomically)."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ._batch import score_batch
+
+    number = partition_info["number"]
+    if id_column:
+        ids = frame[id_column]
+        id_name = id_column
+    else:
+        ids = pd.Series(np.arange(offsets[number], offsets[number] + len(frame)))
+        id_name = "row"
+    probability = score_batch(frame[text_column], model=model, ids=ids)
+    label = np.array(labels, dtype=object)[(probability > 0.5).astype(np.int8)]
+    table = pa.table({id_name: pa.array(ids.tolist()), "probability": probability,
+                      "label": pa.array(label.tolist(), pa.string())})
+    final = os.path.join(staging, f"part-{number:05d}.parquet")
+    tmp = os.path.join(staging, f".part-{number:05d}.{uuid.uuid4().hex}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, final)
+    return pd.DataFrame({"rows": [len(frame)]})
+
+
+def _client(scheduler: str, workers: int | None):
+    from distributed import Client, LocalCluster
+
+    n = workers or os.cpu_count() or 1
+    if scheduler == "processes":
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+    elif scheduler == "threads":
+        cluster = LocalCluster(n_workers=1, threads_per_worker=n, processes=False,
+                               dashboard_address=None)
+    else:
+        return Client(scheduler), None
+    return Client(cluster), cluster
+
+
+def score_dataset(source: str, output: str, *, text_column: str = "text",
+                  id_column: str | None = None, model: str | None = "default",
+                  scheduler: str = "processes", workers: int | None = None,
+                  fmt: str | None = None, overwrite: bool = False, progress: bool = False,
+                  blocksize: str = "16MiB") -> dict:
+    """Score every row of ``source`` into Parquet files in ``output`` (see the module doc).
+
+    Args:
+        source: a file, a folder of files of one format, or an fsspec URL.
+        output: the folder to write; it must not exist unless ``overwrite``.
+        scheduler: ``"processes"`` (local worker processes, the default), ``"threads"``
+            (one process), or a ``distributed`` scheduler address (``tcp://host:8786``).
+        workers: local workers (processes) or threads; default: the CPU count.
+
+    Returns:
+        ``{"rows", "partitions", "output", "seconds"}``.
+
+    Raises:
+        DataError: missing input or column, an existing output, a row without text (named
+            by its id), the engine not installed.
+    """
+    try:
+        import dask  # noqa: F401
+        import distributed  # noqa: F401
+        import pyarrow  # noqa: F401
+    except ImportError as exc:
+        raise DataError(f"score-dataset needs Dask ({exc.name} is missing): pip install "
+                        "'imdb-edge[dask]'") from None
+    from ._batch import BadRowsError, scorer_for
+    from ._progress import Progress
+
+    start = time.perf_counter()
+    out = Path(output)
+    if out.exists() and not overwrite:
+        raise DataError(f"{output} exists; pass --overwrite to replace it")
+    labels = scorer_for(model).labels            # the model loads here, before any work
+    frame = read_dataset(source, text_column, id_column, fmt, blocksize)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    client, cluster = _client(scheduler, workers)
+    try:
+        offsets = [0]
+        if id_column is None:
+            lengths = client.compute(frame.map_partitions(len)).result()
+            for length in lengths:
+                offsets.append(offsets[-1] + int(length))
+        import pandas as pd
+
+        written = frame.map_partitions(
+            _write_partition, staging=str(staging), text_column=text_column,
+            id_column=id_column, model=model, offsets=offsets, labels=labels,
+            meta=pd.DataFrame({"rows": pd.Series([], dtype="int64")}))
+        from distributed import as_completed
+
+        futures = client.compute(written.to_delayed())
+        bar = Progress("score-dataset", total=len(futures), unit="partitions",
+                       enabled=progress)
+        rows = 0
+        try:
+            for done, future in enumerate(as_completed(futures), 1):
+                rows += int(future.result()["rows"].sum())
+                bar.update(done)
+        except BadRowsError as exc:
+            raise DataError(f"{source}: {exc}; nothing was written") from None
+        finally:
+            bar.close()
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+        return {"rows": rows, "partitions": len(futures), "output": str(out),
+                "seconds": round(time.perf_counter() - start, 3)}
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        client.close()
+        if cluster is not None:
+            cluster.close()
