@@ -449,6 +449,11 @@ def main(argv: list[str] | None = None, extra_peers: dict | None = None) -> int:
                         help="calls before timing starts (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="throughput is the best of N runs (default: %(default)s)")
+    parser.add_argument("--dataset", action="store_true", help="dataset mode instead: "
+                        "score-dataset (Dask) on 1 and 2 workers against a plain loop over "
+                        "the same Parquet file (needs the dask extra)")
+    parser.add_argument("--rows", type=int, default=250_000,
+                        help="dataset mode: rows in the file (default: %(default)s)")
     parser.add_argument("--traceback", action="store_true", help="show tracebacks on errors")
     args = parser.parse_args(argv)
     unknown = [p for p in args.peers.split(",") if p and p not in registry]
@@ -480,6 +485,23 @@ def main(argv: list[str] | None = None, extra_peers: dict | None = None) -> int:
         return 1
 
 
+def _run_dataset(args) -> int:
+    from ._bench_dataset import print_dataset, run_dataset_mode
+
+    if args.rows < 1:
+        raise ValueError("--rows must be >= 1")
+    texts, source = load_reviews(args)
+    print(f"dataset mode: {args.rows:,} rows from {source} ...", file=sys.stderr)
+    results = {"source": source, "machine": machine_info(),
+               **run_dataset_mode(texts, args.rows, args.model)}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench-dataset.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print_dataset(results)
+    print(f"\nwrote {out / 'bench-dataset.json'}")
+    return 0
+
+
 def _run(args, registry: dict, parser) -> int:
     if args.quick:
         args.limit = args.limit or 2000
@@ -487,6 +509,8 @@ def _run(args, registry: dict, parser) -> int:
         if args.peers == parser.get_default("peers"):
             args.peers = "python,sklearn"
     print(f"imdb-edge bench: results go to {args.out}/ (--out)", file=sys.stderr)
+    if args.dataset:
+        return _run_dataset(args)
     from ._scorer import load
 
     texts, source = load_reviews(args)

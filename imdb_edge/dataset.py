@@ -124,7 +124,6 @@ def _write_partition(frame, partition_info=None, *, staging: str, text_column: s
     import numpy as np
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from ._batch import score_batch
 
@@ -137,13 +136,65 @@ def _write_partition(frame, partition_info=None, *, staging: str, text_column: s
         id_name = "row"
     probability = score_batch(frame[text_column], model=model, ids=ids)
     label = np.array(labels, dtype=object)[(probability > 0.5).astype(np.int8)]
-    table = pa.table({id_name: pa.array(ids.tolist()), "probability": probability,
-                      "label": pa.array(label.tolist(), pa.string())})
+    _write_atomic(pa.table({id_name: pa.array(ids.tolist()), "probability": probability,
+                            "label": pa.array(label.tolist(), pa.string())}), staging, number)
+    return pd.DataFrame({"rows": [len(frame)]})
+
+
+def _parquet_parts(files: list[str]) -> list[tuple[str, int, int]]:
+    """``(file, row group, rows)`` of every row group: one task each, offsets known from the
+    metadata without reading any data."""
+    import pyarrow.parquet as pq
+
+    parts = []
+    for file in files:
+        metadata = pq.ParquetFile(file).metadata
+        parts += [(file, group, metadata.row_group(group).num_rows)
+                  for group in range(metadata.num_row_groups)]
+    return parts
+
+
+def _write_row_group(number: int, file: str, group: int, offset: int, *, staging: str,
+                     text_column: str, id_column: str | None, model: str,
+                     labels: tuple[str, str]) -> int:
+    """One row group read with pyarrow (no pandas), scored and written atomically."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ._batch import score_batch
+
+    columns = [text_column] + ([id_column] if id_column else [])
+    table = pq.ParquetFile(file).read_row_group(group, columns=list(dict.fromkeys(columns)))
+    n = table.num_rows
+    ids = table.column(id_column) if id_column else pa.array(np.arange(offset, offset + n))
+    probability = score_batch(table.column(text_column), model=model, ids=ids)
+    label = np.array(labels, dtype=object)[(probability > 0.5).astype(np.int8)]
+    _write_atomic(pa.table({id_column or "row": ids, "probability": probability,
+                            "label": pa.array(label.tolist(), pa.string())}), staging, number)
+    return n
+
+
+def _write_atomic(table, staging: str, number: int) -> None:
+    import pyarrow.parquet as pq
+
     final = os.path.join(staging, f"part-{number:05d}.parquet")
     tmp = os.path.join(staging, f".part-{number:05d}.{uuid.uuid4().hex}.tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, final)
-    return pd.DataFrame({"rows": [len(frame)]})
+
+
+def _frame_futures(client, frame, id_column, options) -> list:
+    """One task per partition of a Dask DataFrame (CSV, JSON lines, remote Parquet)."""
+    import pandas as pd
+
+    offsets = [0]
+    if id_column is None:         # row numbers need the partitions' lengths first
+        for length in client.compute(frame.map_partitions(len)).result():
+            offsets.append(offsets[-1] + int(length))
+    written = frame.map_partitions(_write_partition, offsets=offsets, **options,
+                                   meta=pd.DataFrame({"rows": pd.Series([], dtype="int64")}))
+    return client.compute(written.to_delayed())
 
 
 def _client(scheduler: str, workers: int | None):
@@ -197,32 +248,39 @@ def score_dataset(source: str, output: str, *, text_column: str = "text",
     if out.exists() and not overwrite:
         raise DataError(f"{output} exists; pass --overwrite to replace it")
     labels = scorer_for(model).labels            # the model loads here, before any work
-    frame = read_dataset(source, text_column, id_column, fmt, blocksize)
+    files, kind = _files_and_kind(source, fmt)
+    local_parquet = kind == "parquet" and isinstance(files, list)
+    if local_parquet:
+        _check_columns(source, files[0], kind, [text_column] + ([id_column] if id_column
+                                                                else []))
+        parts = _parquet_parts(files)
+    else:
+        frame = read_dataset(source, text_column, id_column, fmt, blocksize)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     client, cluster = _client(scheduler, workers)
     try:
-        offsets = [0]
-        if id_column is None:
-            lengths = client.compute(frame.map_partitions(len)).result()
-            for length in lengths:
-                offsets.append(offsets[-1] + int(length))
-        import pandas as pd
-
-        written = frame.map_partitions(
-            _write_partition, staging=str(staging), text_column=text_column,
-            id_column=id_column, model=model, offsets=offsets, labels=labels,
-            meta=pd.DataFrame({"rows": pd.Series([], dtype="int64")}))
         from distributed import as_completed
 
-        futures = client.compute(written.to_delayed())
+        options = dict(staging=str(staging), text_column=text_column, id_column=id_column,
+                       model=model, labels=labels)
+        if local_parquet:
+            offsets = [0]
+            for _, _, rows in parts:
+                offsets.append(offsets[-1] + rows)
+            futures = [client.submit(_write_row_group, number, file, group, offsets[number],
+                                     pure=False, **options)
+                       for number, (file, group, _) in enumerate(parts)]
+        else:
+            futures = _frame_futures(client, frame, id_column, options)
         bar = Progress("score-dataset", total=len(futures), unit="partitions",
                        enabled=progress)
         rows = 0
         try:
             for done, future in enumerate(as_completed(futures), 1):
-                rows += int(future.result()["rows"].sum())
+                result = future.result()
+                rows += result if isinstance(result, int) else int(result["rows"].sum())
                 bar.update(done)
         except BadRowsError as exc:
             raise DataError(f"{source}: {exc}; nothing was written") from None
