@@ -7,16 +7,6 @@ import contextlib
 import os
 import sys
 import tempfile
-import time
-
-
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 @contextlib.contextmanager
@@ -36,6 +26,7 @@ def bench_cli(texts: list[str], model: str, repeats: int, *, short_words: int = 
     (text and jsonl output), both including the model's load, on the reviews as given and
     cut to their first ``short_words`` words (repeated to ``at_least`` lines, so the fixed
     costs do not dominate); ratios are CLI time over library time (1.0 = no overhead)."""
+    from ._bench import _best_time as _best
     from ._scorer import load
     from .cli import main
 

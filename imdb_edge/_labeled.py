@@ -32,6 +32,21 @@ _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl",
 MAX_FIELD_CHARS = 1 << 26    # one CSV field (a review) of at most 64 Mi characters
 
 
+def add_input_options(parser) -> None:
+    """The labeled-input options shared by ``imdb-edge evaluate`` and ``imdb-edge-train fit``."""
+    parser.add_argument("--text-column", default="text", help="default: %(default)s (JSON "
+                        "lines: a.b for a nested field)")
+    parser.add_argument("--label-column", default="label", help="default: %(default)s")
+    parser.add_argument("--format", dest="data_format", choices=list(FORMATS),
+                        help="input format (default: from the name; a folder is 'folder')")
+    parser.add_argument("--delimiter", help="CSV/TSV field delimiter (default: ',' or TAB)")
+    parser.add_argument("--encoding", default="utf-8", help="text encoding, e.g. latin-1, "
+                        "utf-16 (default: %(default)s)")
+    parser.add_argument("--positive", help="the label that is the positive class (default: "
+                        "the model's, or the obvious one of 1/0, true/false, yes/no, pos/neg, "
+                        "positive/negative; else the second in code-point order)")
+
+
 def detect_format(path: str | os.PathLike, fmt: str | None = None) -> str:
     """The input's format: ``fmt`` if given, else a folder, else by extension (``.gz`` aside)."""
     if fmt is not None:

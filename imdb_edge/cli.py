@@ -150,16 +150,9 @@ def _add_evaluate(sub) -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1, help="chunks scored at once, 1..64 "
                         "(default: %(default)s)")
     parser.add_argument("--traceback", action="store_true", help="show tracebacks on errors")
-    parser.add_argument("--text-column", default="text", help="default: %(default)s; JSON "
-                        "lines: a.b for a nested field")
-    parser.add_argument("--label-column", default="label", help="default: %(default)s")
-    parser.add_argument("--format", dest="data_format",
-                        choices=["csv", "tsv", "jsonl", "parquet", "folder"],
-                        help="input format (default: from the name; a folder is 'folder')")
-    parser.add_argument("--delimiter", help="CSV/TSV field delimiter (default: ',' or TAB)")
-    parser.add_argument("--encoding", default="utf-8", help="text encoding (default: %(default)s)")
-    parser.add_argument("--positive", help="the label that is the positive class (default: "
-                        "the model's, or the obvious one of 1/0, true/false, pos/neg, ...)")
+    from ._labeled import add_input_options
+
+    add_input_options(parser)
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="positive when probability > threshold (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print JSON")

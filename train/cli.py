@@ -58,18 +58,10 @@ def _add_fit(sub) -> None:
     fit.add_argument("--recipe", choices=["book", "accurate"], default="accurate",
                      help="book: the book's 2x16-unit network on words; accurate: NB-scaled "
                      "logistic regression on words and word pairs (default: %(default)s)")
-    fit.add_argument("--text-column", default="text", help="default: %(default)s (JSON "
-                     "lines: a.b for a nested field)")
-    fit.add_argument("--label-column", default="label", help="default: %(default)s")
-    fit.add_argument("--format", dest="data_format",
-                     choices=["csv", "tsv", "jsonl", "parquet", "folder"],
-                     help="input format (default: from the name)")
-    fit.add_argument("--delimiter", help="CSV/TSV field delimiter (default: ',' or TAB)")
-    fit.add_argument("--encoding", default="utf-8", help="default: %(default)s")
+    from imdb_edge._labeled import add_input_options
+
+    add_input_options(fit)
     fit.add_argument("--classes", help="folder input: the two class sub-folders, A,B")
-    fit.add_argument("--positive", help="the label that is the positive class (default: the "
-                     "obvious one of 1/0, true/false, yes/no, pos/neg, positive/negative; "
-                     "else the second in code-point order)")
     fit.add_argument("--test-file", help="labeled test data, same format rules")
     fit.add_argument("--test-fraction", type=float, default=0.0,
                      help="hold out this share of DATA as the test split (default: none)")
