@@ -80,12 +80,13 @@ def test_field_implies_json_lines_and_column_csv(tmp_path, capsys):
     (["bench", "--peers", "bogus"], 2, "unknown peer 'bogus'"),
     (["bench", "--peers", "keras"], 2, "python benchmarks/latency.py"),
     (["bench", "--presets", "nonesuch"], 2, "no bundled preset 'nonesuch'"),
-    (["bench", "--model", "nonesuch", "--file", "README.md", "--quick"], 1, "no bundled model"),
+    (["bench", "--model", "nonesuch", "--file", "reviews.txt", "--quick"], 1,
+     "no bundled model"),
 ])
 def test_bench_errors_are_one_line(tmp_path, argv, code, message):
+    (tmp_path / "reviews.txt").write_text("great film\nawful film\n")
     result = subprocess.run(EXE + argv + ["--out", str(tmp_path / "o")], capture_output=True,
-                            text=True, timeout=300, cwd=os.path.dirname(os.path.dirname(
-                                os.path.abspath(__file__))))
+                            text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == code and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
 
