@@ -47,6 +47,7 @@ class Block:
     lines: list | None = None
     kept: list | None = None
     done: int = 0                 # input bytes consumed so far (for progress)
+    n_lines: int = 0              # input lines this block covers, blank ones included
 
 
 @dataclass
@@ -170,10 +171,11 @@ def read_lines(raw, *, encoding: str, errors: str, sniff: bool):
             _refuse_json_lines(block)
         first = False
         if block is not None:
-            yield _block_of(block, number, _position(fd) if regular else 0)
+            piece = _block_of(block, number, _position(fd) if regular else 0)
+            yield piece
         if error is not None:
             raise error
-        number += complete.count(b"\n") + 1
+        number += piece.n_lines
         offset += cut + 1
         if stall_check and not pending and not _ready(fd):
             yield None
@@ -200,8 +202,9 @@ def _read_wide_lines(raw, codec: str, errors: str):
             if cut < 0:
                 continue
             complete, pending = pending[:cut], pending[cut + 1:]
-            yield _block_of(complete, number, 0)
-            number += complete.count("\n") + 1
+            piece = _block_of(complete, number, 0)
+            yield piece
+            number += piece.n_lines
     except UnicodeDecodeError as exc:
         raise InputError(f"after line {number}: not valid {codec} ({exc.reason})") from None
     if pending:
@@ -230,9 +233,9 @@ def _block_of(text: str, first_line: int, done: int) -> Block:
         lines = [t[:-1] if t.endswith("\r") else t for t in lines]
     numbers = range(first_line + 1, first_line + 1 + len(lines))
     if "" not in lines and not any(map(str.isspace, lines)):   # C-level checks, the usual case
-        return Block(lines, numbers, None, done)
+        return Block(lines, numbers, None, done, len(lines))
     keep = [i for i, t in enumerate(lines) if t and not t.isspace()]
-    return Block([lines[i] for i in keep], [numbers[i] for i in keep], None, done)
+    return Block([lines[i] for i in keep], [numbers[i] for i in keep], None, done, len(lines))
 
 
 def _refuse_json_lines(text: str) -> None:
