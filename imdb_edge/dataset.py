@@ -286,6 +286,8 @@ def score_dataset(source: str, output: str, *, text_column: str = "text",
             raise DataError(f"{source}: {exc}; nothing was written") from None
         finally:
             bar.close()
+        for leftover in staging.glob(".part-*.tmp"):   # a killed worker's unfinished write
+            leftover.unlink(missing_ok=True)
         if out.exists():
             shutil.rmtree(out)
         os.replace(staging, out)
