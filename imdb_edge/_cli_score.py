@@ -23,7 +23,7 @@ import stat
 from dataclasses import dataclass
 
 from ._errors import DataError
-from ._labeled import detect_format, iter_rows, open_binary, text_encoding
+from ._labeled import READ_ERRORS, detect_format, iter_rows, open_binary, text_encoding
 
 MAX_LINE_BYTES = 64 << 20      # a longer line is refused: memory stays bounded
 BLOCK = 1 << 20
@@ -154,7 +154,10 @@ def read_lines(raw, *, encoding: str, errors: str, sniff: bool):
     read = getattr(raw, "read1", raw.read)
     number, offset, pending, first = 0, 0, b"", True
     while True:
-        data = read(BLOCK)
+        try:
+            data = read(BLOCK)
+        except READ_ERRORS as exc:          # e.g. a truncated .gz
+            raise InputError(f"after line {number}: cannot read the input ({exc})") from None
         if not data:
             break
         if first and not pending and data.startswith(b"\xef\xbb\xbf"):
@@ -207,6 +210,8 @@ def _read_wide_lines(raw, codec: str, errors: str):
             number += piece.n_lines
     except UnicodeDecodeError as exc:
         raise InputError(f"after line {number}: not valid {codec} ({exc.reason})") from None
+    except READ_ERRORS as exc:
+        raise InputError(f"after line {number}: cannot read the input ({exc})") from None
     if pending:
         yield _block_of(pending, number, 0)
 

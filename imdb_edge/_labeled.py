@@ -19,6 +19,7 @@ import io
 import json
 import os
 import sys
+import zlib
 from pathlib import Path
 from typing import Iterator
 
@@ -30,6 +31,7 @@ KNOWN_PAIRS = (("0", "1"), ("false", "true"), ("no", "yes"), ("neg", "pos"),
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl",
                ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 MAX_FIELD_CHARS = 1 << 26    # one CSV field (a review) of at most 64 Mi characters
+READ_ERRORS = (OSError, EOFError, zlib.error)   # what a truncated or corrupt .gz raises
 
 
 def add_input_options(parser) -> None:
@@ -94,7 +96,14 @@ def open_binary(path, *, stdin=None):
             raise DataError(f"{path}: not a regular file")
         raw = open(path, "rb")
     if raw.peek(2)[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
+        unzipped = gzip.GzipFile(fileobj=raw, mode="rb")
+        try:
+            unzipped.peek(1)              # the header is read and checked here
+        except READ_ERRORS as exc:
+            name = "standard input" if str(path) == "-" else path
+            raise DataError(f"{name}: starts like gzip but is not a readable gzip stream "
+                            f"({exc})") from None
+        return unzipped
     return raw
 
 
@@ -182,7 +191,7 @@ def iter_rows(path, columns: list[str | None], *, fmt: str | None = None,
         except UnicodeDecodeError as exc:
             raise DataError(f"{name}: not valid {handle.encoding} text ({exc.reason}); pass "
                             "--encoding (e.g. latin-1, cp1252, utf-16)") from None
-        except (OSError, EOFError) as exc:   # a truncated or corrupt .gz
+        except READ_ERRORS as exc:   # a truncated or corrupt .gz
             raise DataError(f"{name}: cannot read: {exc}") from None
     finally:
         if str(path) != "-":

@@ -362,3 +362,19 @@ def test_pure_python_fallback_is_one_warning_line():
     assert result.returncode == 0 and result.stdout.endswith("positive\n")
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("imdb-edge: warning: the compiled vectorizer")
+
+
+def test_broken_gzip_is_one_clear_error(tmp_path, capsys):
+    """Found by the loaders fuzzer: gzip magic with a bad header raised BadGzipFile."""
+    bad = b"\x1f\x8b\x9d0~???????????????\x08\xb2"
+    for name in ("r.txt.gz", "r.csv.gz"):
+        (tmp_path / name).write_bytes(bad)
+        code, out, err = run(capsys, "score", "--file", str(tmp_path / name))
+        assert code == 1 and "not a readable gzip stream" in err and out == ""
+    piped = cli("score", stdin=bad)
+    assert piped.returncode == 1 and b"not a readable gzip stream" in piped.stderr
+    lines = "".join(f"review {i} great film\n" for i in range(50000))
+    truncated = gzip.compress(lines.encode())[:2000]
+    (tmp_path / "t.txt.gz").write_bytes(truncated)
+    code, _, err = run(capsys, "score", "--file", str(tmp_path / "t.txt.gz"))
+    assert code == 1 and "cannot read the input" in err
