@@ -152,23 +152,29 @@ def read_lines(raw, *, encoding: str, errors: str, sniff: bool):
     regular = is_regular(fd)
     stall_check = fd is not None and not regular and not hasattr(raw, "fileobj")
     read = getattr(raw, "read1", raw.read)
-    number, offset, pending, first = 0, 0, b"", True
-    while True:
+    if codec == "utf-8-sig":          # the byte-order mark is dropped below, once
+        codec = "utf-8"
+    number, offset, pending, first, eof = 0, 0, b"", True, False
+    while not eof:
         try:
             data = read(BLOCK)
         except READ_ERRORS as exc:          # e.g. a truncated .gz
             raise InputError(f"after line {number}: cannot read the input ({exc})") from None
-        if not data:
-            break
         if first and not pending and data.startswith(b"\xef\xbb\xbf"):
             data, offset = data[3:], 3
         pending += data
-        cut = pending.rfind(b"\n")
-        if cut < 0:
-            if len(pending) > MAX_LINE_BYTES:
-                raise InputError(f"line {number + 1}: longer than {MAX_LINE_BYTES >> 20} MiB")
-            continue
-        complete, pending = pending[:cut], pending[cut + 1:]
+        if data:
+            cut = pending.rfind(b"\n")
+            if cut < 0:
+                if len(pending) > MAX_LINE_BYTES:
+                    raise InputError(f"line {number + 1}: longer than "
+                                     f"{MAX_LINE_BYTES >> 20} MiB")
+                continue
+            complete, pending = pending[:cut], pending[cut + 1:]
+        elif pending:                      # the last line, without a final LF
+            complete, cut, pending, eof = pending, len(pending), b"", True
+        else:
+            break
         block, error = _decode_block(complete, codec, errors, number, offset)
         if first and sniff and block:
             _refuse_json_lines(block)
@@ -180,16 +186,8 @@ def read_lines(raw, *, encoding: str, errors: str, sniff: bool):
             raise error
         number += piece.n_lines
         offset += cut + 1
-        if stall_check and not pending and not _ready(fd):
+        if stall_check and not eof and not pending and not _ready(fd):
             yield None
-    if pending:
-        block, error = _decode_block(pending, codec, errors, number, offset)
-        if first and sniff and block:
-            _refuse_json_lines(block)
-        if block is not None:
-            yield _block_of(block, number, _position(fd) if regular else 0)
-        if error is not None:
-            raise error
 
 
 def _read_wide_lines(raw, codec: str, errors: str):
@@ -290,15 +288,6 @@ def read_rows(path, plan: Plan, args):
         raise
     if texts:
         yield block()
-
-
-def input_size(path) -> int | None:
-    if path in (None, "-"):
-        return None
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return None
 
 
 # -- batching and writing ------------------------------------------------------------------

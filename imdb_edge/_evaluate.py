@@ -188,6 +188,6 @@ def _no_nan(value):
 
 
 def _usage(message: str) -> Exception:
-    from .cli import UsageError
+    from ._cli_score import UsageError
 
     return UsageError(message)

@@ -14,9 +14,15 @@ from pathlib import Path
 from ._errors import ModelError
 
 DEFAULT_PRESET = "default"
+MODEL_ENV = "IMDB_EDGE_MODEL"   # the model load() and the CLI use when none is named
 MODEL_FILE = "model.onnx"
 VOCAB_FILE = "vocab.txt"
 VOCAB_FILE_GZ = "vocab.txt.gz"
+
+
+def chosen_model(model: str | os.PathLike | None) -> str | os.PathLike:
+    """``model``, else ``$IMDB_EDGE_MODEL``, else the bundled default preset's name."""
+    return model if model is not None else (os.environ.get(MODEL_ENV) or DEFAULT_PRESET)
 
 
 def presets() -> list[str]:

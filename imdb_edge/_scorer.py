@@ -19,13 +19,12 @@ import numpy as np
 
 from ._errors import ModelError
 from ._files import MAX_MODEL_BYTES, read_regular_file
-from ._models import VOCAB_FILE, VOCAB_FILE_GZ, resolve_model
+from ._models import VOCAB_FILE, VOCAB_FILE_GZ, chosen_model, resolve_model
 from ._tokenizer import TOKENIZER_VERSION
 from ._vectorizer import Vectorizer, _vectorize_c, multi_hot
 from ._vocab import Vocabulary
 
 FORMAT_VERSION = "1"
-MODEL_ENV = "IMDB_EDGE_MODEL"  # the model load() and the CLI use when none is named
 DENSE_INPUT = "multi_hot"     # float32 (n, V)
 IDS_INPUT = "ids"             # int32 (nnz,): feature ids of all texts, text after text
 ROWS_INPUT = "rows"           # int64 (nnz, 1): the text each id belongs to
@@ -285,19 +284,22 @@ class Scorer:
                 offset += len(chunk)
         else:
             parts = self._score_parallel(texts)
-        if parts:
-            p = parts[0][0] if len(parts) == 1 else np.concatenate([q for q, _ in parts])
-            known = parts[0][1] if len(parts) == 1 else np.concatenate([k for _, k in parts])
+        if not parts:
+            p = np.zeros(0, np.float32)
         else:
-            p, known = np.zeros(0, np.float32), np.zeros(0, np.int32)
-        return (p, known) if return_known else p
+            p = parts[0][0] if len(parts) == 1 else np.concatenate([q for q, _ in parts])
+        if not return_known:
+            return p
+        known = [np.diff(indptr) for _, indptr in parts]
+        return p, (np.concatenate(known) if known else np.zeros(0)).astype(np.int32)
 
     def _score_chunk(self, chunk: list, offset: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(probabilities, indptr)`` of one chunk (``indptr`` gives the known counts)."""
         try:
             indptr, ids, rows = self.vectorizer._table.transform_ids(chunk, True)
         except TypeError as exc:
             raise _shift_index(exc, offset) from None
-        return self._run_ids(indptr, ids, rows), np.diff(indptr).astype(np.int32)
+        return self._run_ids(indptr, ids, rows), indptr
 
     def _score_parallel(self, texts) -> list[np.ndarray]:
         """The chunks of ``texts`` scored ``threads`` at a time, in order; at most
@@ -488,17 +490,15 @@ def load(model: str | os.PathLike | None = None, *, threads: int = 1,
         >>> scorer.labels
         ('negative', 'positive')
     """
-    if model is None:
-        model = os.environ.get(MODEL_ENV) or None
+    model = chosen_model(model)
     model_path, vocab_path = resolve_model(model)
     if vocab is not None:
         vocab_path = Path(vocab)
     scorer = Scorer(model_path, vocab_path, threads=threads, backend=backend,
                     chunk_size=chunk_size)
-    if vocab is None and (model is None or (isinstance(model, str)
-                                            and model == model_path.parent.name
-                                            and not os.path.exists(model))):
-        scorer._origin = (model or "default",)   # a preset: found again wherever installed
+    if vocab is None and isinstance(model, str) and model == model_path.parent.name \
+            and not os.path.exists(model):
+        scorer._origin = (model,)   # a preset: found again wherever it is installed
     return scorer
 
 

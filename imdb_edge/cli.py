@@ -216,6 +216,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_score_dataset(args) -> int:
+    from ._models import chosen_model
     from .dataset import score_dataset
 
     if args.workers is not None and args.workers < 1:
@@ -223,7 +224,7 @@ def _cmd_score_dataset(args) -> int:
     _announce_fallback()
     summary = score_dataset(
         args.input, args.output, text_column=args.text_column, id_column=args.id_column,
-        model=args.model or os.environ.get("IMDB_EDGE_MODEL") or "default",
+        model=chosen_model(args.model),     # resolved here: workers may not share the env
         scheduler=args.scheduler, workers=args.workers, fmt=args.data_format,
         overwrite=args.overwrite, blocksize=args.blocksize,
         progress=args.progress == "on" or (args.progress == "auto" and sys.stderr is not None

@@ -125,8 +125,6 @@ def _write_partition(frame, partition_info=None, *, staging: str, text_column: s
     import pandas as pd
     import pyarrow as pa
 
-    from ._batch import score_batch
-
     number = partition_info["number"]
     if id_column:
         ids = frame[id_column]
@@ -134,10 +132,8 @@ def _write_partition(frame, partition_info=None, *, staging: str, text_column: s
     else:
         ids = pd.Series(np.arange(offsets[number], offsets[number] + len(frame)))
         id_name = "row"
-    probability = score_batch(frame[text_column], model=model, ids=ids)
-    label = np.array(labels, dtype=object)[(probability > 0.5).astype(np.int8)]
-    _write_atomic(pa.table({id_name: pa.array(ids.tolist()), "probability": probability,
-                            "label": pa.array(label.tolist(), pa.string())}), staging, number)
+    _score_and_write(number, frame[text_column], pa.array(ids.tolist()), id_name, staging,
+                     model, labels)
     return pd.DataFrame({"rows": [len(frame)]})
 
 
@@ -162,22 +158,29 @@ def _write_row_group(number: int, file: str, group: int, offset: int, *, staging
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ._batch import score_batch
-
     columns = [text_column] + ([id_column] if id_column else [])
     table = pq.ParquetFile(file).read_row_group(group, columns=list(dict.fromkeys(columns)))
     n = table.num_rows
     ids = table.column(id_column) if id_column else pa.array(np.arange(offset, offset + n))
-    probability = score_batch(table.column(text_column), model=model, ids=ids)
-    label = np.array(labels, dtype=object)[(probability > 0.5).astype(np.int8)]
-    _write_atomic(pa.table({id_column or "row": ids, "probability": probability,
-                            "label": pa.array(label.tolist(), pa.string())}), staging, number)
+    _score_and_write(number, table.column(text_column), ids, id_column or "row", staging,
+                     model, labels)
     return n
 
 
-def _write_atomic(table, staging: str, number: int) -> None:
+def _score_and_write(number: int, texts, ids, id_name: str, staging: str, model: str,
+                     labels: tuple[str, str]) -> None:
+    """Score one partition's texts and write ``part-NNNNN.parquet`` atomically: to a
+    temporary name, then renamed (a recomputed task rewrites the same file)."""
+    import numpy as np
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from ._batch import score_batch
+
+    probability = score_batch(texts, model=model, ids=ids)
+    label = np.array(labels, dtype=object)[(probability > 0.5).astype(np.int8)]
+    table = pa.table({id_name: ids, "probability": probability,
+                      "label": pa.array(label.tolist(), pa.string())})
     final = os.path.join(staging, f"part-{number:05d}.parquet")
     tmp = os.path.join(staging, f".part-{number:05d}.{uuid.uuid4().hex}.tmp")
     pq.write_table(table, tmp)

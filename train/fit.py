@@ -15,7 +15,6 @@ multi-hot input; ``accurate`` is the NB-scaled logistic regression over word uni
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import json
 import os
@@ -436,6 +435,3 @@ def card_markdown(card: dict) -> str:
     ]
     return "\n".join(lines)
 
-
-def config_dict(cfg: FitConfig) -> dict:
-    return dataclasses.asdict(cfg)
