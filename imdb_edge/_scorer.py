@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -276,22 +276,16 @@ class Scorer:
             indptr, ids, rows = table.transform_ids(texts, True)
             p = self._run_ids(indptr, ids, rows)
             return (p, np.diff(indptr).astype(np.int32)) if return_known else p
-        parts = []
+        out = _Growing(return_known)
         if self.threads == 1:
             offset = 0
             for chunk in self._chunks(texts):
-                parts.append(self._score_chunk(chunk, offset))
+                out.add(*self._score_chunk(chunk, offset))
                 offset += len(chunk)
         else:
-            parts = self._score_parallel(texts)
-        if not parts:
-            p = np.zeros(0, np.float32)
-        else:
-            p = parts[0][0] if len(parts) == 1 else np.concatenate([q for q, _ in parts])
-        if not return_known:
-            return p
-        known = [np.diff(indptr) for _, indptr in parts]
-        return p, (np.concatenate(known) if known else np.zeros(0)).astype(np.int32)
+            for part in self._score_parallel(texts):
+                out.add(*part)
+        return out.result()
 
     def _score_chunk(self, chunk: list, offset: int) -> tuple[np.ndarray, np.ndarray]:
         """``(probabilities, indptr)`` of one chunk (``indptr`` gives the known counts)."""
@@ -301,27 +295,26 @@ class Scorer:
             raise _shift_index(exc, offset) from None
         return self._run_ids(indptr, ids, rows), indptr
 
-    def _score_parallel(self, texts) -> list[np.ndarray]:
-        """The chunks of ``texts`` scored ``threads`` at a time, in order; at most
+    def _score_parallel(self, texts) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The chunks of ``texts`` scored ``threads`` at a time, yielded in order; at most
         2 x threads chunks are in flight, so memory stays bounded. Each chunk is scored
         exactly as with one thread (same boundaries, one onnxruntime thread each)."""
         with self._pool_lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="imdb-edge")
         pending: collections.deque = collections.deque()
-        parts, offset = [], 0
+        offset = 0
         try:
             for chunk in self._chunks(texts):
                 pending.append(self._pool.submit(self._score_chunk, chunk, offset))
                 offset += len(chunk)
                 if len(pending) >= 2 * self.threads:
-                    parts.append(pending.popleft().result())
+                    yield pending.popleft().result()
             while pending:
-                parts.append(pending.popleft().result())
+                yield pending.popleft().result()
         finally:
             for future in pending:
                 future.cancel()
-        return parts
 
     @property
     def labels(self) -> tuple[str, str]:
@@ -437,6 +430,39 @@ class Scorer:
 
 _INT_KEYS = {"vocabulary_size", "ngram", "seed", "onnx_opset", "tokenizer_version"}
 _FLOAT_KEYS = {"test_accuracy", "test_loss", "validation_accuracy"}
+
+
+class _Growing:
+    """Scores (and known counts) of many chunks in one buffer that doubles as it fills.
+    Keeping each chunk's small arrays instead pins the allocator's memory between them:
+    1,000,000 short texts then held ~150 MB of RSS for a 4 MB result."""
+
+    def __init__(self, known: bool):
+        self.n = 0
+        self.p = np.empty(0, np.float32)
+        self.known = np.empty(0, np.int32) if known else None
+
+    def add(self, p: np.ndarray, indptr: np.ndarray) -> None:
+        end = self.n + len(p)
+        if end > len(self.p):
+            size = max(end, 2 * len(self.p), 4096)
+            self.p = _grown(self.p, size, self.n)
+            if self.known is not None:
+                self.known = _grown(self.known, size, self.n)
+        self.p[self.n:end] = p
+        if self.known is not None:
+            np.subtract(indptr[1:], indptr[:-1], out=self.known[self.n:end], casting="unsafe")
+        self.n = end
+
+    def result(self):
+        p = self.p[:self.n].copy()
+        return p if self.known is None else (p, self.known[:self.n].copy())
+
+
+def _grown(buffer: np.ndarray, size: int, used: int) -> np.ndarray:
+    bigger = np.empty(size, buffer.dtype)
+    bigger[:used] = buffer[:used]
+    return bigger
 
 
 def _typed(key: str, value: str):

@@ -285,8 +285,11 @@ def score_dataset(source: str, output: str, *, text_column: str = "text",
                 result = future.result()
                 rows += result if isinstance(result, int) else int(result["rows"].sum())
                 bar.update(done)
-        except BadRowsError as exc:
-            raise DataError(f"{source}: {exc}; nothing was written") from None
+        except BaseException as exc:
+            client.cancel(futures)    # start no more partitions
+            if isinstance(exc, BadRowsError):
+                raise DataError(f"{source}: {exc}; nothing was written") from None
+            raise
         finally:
             bar.close()
         for leftover in staging.glob(".part-*.tmp"):   # a killed worker's unfinished write
@@ -297,7 +300,18 @@ def score_dataset(source: str, output: str, *, text_column: str = "text",
         return {"rows": rows, "partitions": len(futures), "output": str(out),
                 "seconds": round(time.perf_counter() - start, 3)}
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
         client.close()
         if cluster is not None:
             cluster.close()
+        _remove(staging)
+
+
+def _remove(staging: Path, seconds: float = 30.0) -> None:
+    """Remove the staging folder of a failed job. A partition still being written on a
+    remote worker can add a file while the folder is being removed; once the folder is
+    gone such a write fails, so removing until it stays gone is enough."""
+    deadline = time.monotonic() + seconds
+    while staging.exists() and time.monotonic() < deadline:
+        shutil.rmtree(staging, ignore_errors=True)
+        if staging.exists():
+            time.sleep(0.05)

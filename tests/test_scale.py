@@ -110,14 +110,18 @@ def test_bad_rows_are_named_and_nothing_is_written(tmp_path):
     needs_dask()
     from imdb_edge.dataset import score_dataset
 
-    texts = list(TEXTS)
+    texts = list(TEXTS) * 4
     texts[5], texts[900] = None, None
-    write_parquet(tmp_path / "r.parquet", texts)
-    with pytest.raises(DataError) as info:
-        score_dataset(str(tmp_path / "r.parquet"), str(tmp_path / "out"), id_column="id",
-                      scheduler="threads", workers=2)
-    assert "'id-00005' (null)" in str(info.value) or "'id-00900' (null)" in str(info.value)
-    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.tmp-*"))
+    ids = [f"id-{i:05d}" for i in range(len(texts))]
+    # 240 partitions: others are still being written when the first one fails, and the
+    # staging folder must still be gone afterwards (it once raced with those writes)
+    write_parquet(tmp_path / "r.parquet", texts, ids, row_group_size=20)
+    for attempt in range(3):
+        with pytest.raises(DataError) as info:
+            score_dataset(str(tmp_path / "r.parquet"), str(tmp_path / "out"), id_column="id",
+                          scheduler="threads", workers=2)
+        assert "'id-00005' (null)" in str(info.value) or "'id-00900' (null)" in str(info.value)
+        assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.tmp-*"))
 
 
 def test_survives_a_killed_worker(tmp_path, expected):
