@@ -5,8 +5,10 @@
 
 Each round measures the baseline and this checkout in fresh subprocesses, one after the other
 (the order alternates), on the same reviews: ``transform_ids`` reviews/s, end-to-end
-``score()`` reviews/s at batch 512 on one thread, and the single-review p50. The best of the
-rounds is reported for each, with the ratio new / baseline. A hot-path change states these.
+``score()`` reviews/s at batch 512 on one thread, and the single-review p50; with ``--cli``
+also ``imdb-edge score`` reviews/s (text and jsonl output, whole reviews and their first 8
+words). The best of the rounds is reported for each, with the ratio new / baseline. A
+hot-path change states these.
 """
 
 from __future__ import annotations
@@ -45,14 +47,28 @@ for i in range(3000):
     b = [texts[i % len(texts)]]
     t = time.perf_counter(); scorer.score(b); samples.append(time.perf_counter() - t)
 samples.sort()
-print(json.dumps({"vectorizer": len(texts) / vec_s, "batch512": len(texts) / e2e_s,
-                  "p50_us": samples[len(samples) // 2] * 1e6, "path": imdb_edge.__file__}))
+result = {"vectorizer": len(texts) / vec_s, "batch512": len(texts) / e2e_s,
+          "p50_us": samples[len(samples) // 2] * 1e6, "path": imdb_edge.__file__}
+if sys.argv[3] == "cli":
+    from imdb_edge._bench_cli import bench_cli
+    for name, row in bench_cli(texts, sys.argv[2], 3).items():
+        short = "short" if name.startswith("first") else "whole"
+        for fmt in ("text", "jsonl"):
+            result[f"cli_{fmt}_{short}"] = row[f"cli_{fmt}_reviews_per_s"]
+print(json.dumps(result))
 """
 
+# (key, label, True when larger is better)
+_METRICS = [("vectorizer", "transform_ids /s", True), ("batch512", "score b512 /s", True),
+            ("p50_us", "single p50 µs", False)]
+_CLI_METRICS = [(f"cli_{fmt}_{size}", f"CLI {fmt} {size} /s", True)
+                for size in ("whole", "short") for fmt in ("text", "jsonl")]
 
-def _measure(tree: Path, reviews: Path, preset: str) -> dict:
+
+def _measure(tree: Path, reviews: Path, preset: str, cli: bool) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree))
-    out = subprocess.run([sys.executable, "-c", _MEASURE, str(reviews), preset], env=env,
+    out = subprocess.run([sys.executable, "-c", _MEASURE, str(reviews), preset,
+                          "cli" if cli else "-"], env=env,
                          cwd=tempfile.gettempdir(), capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
     if not result["path"].startswith(str(tree)):
@@ -68,7 +84,10 @@ def main(argv=None) -> int:
     parser.add_argument("--data", help="aclImdb_v1.tar.gz (or its folder)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--preset", default="default")
+    parser.add_argument("--cli", action="store_true", help="also `imdb-edge score` on whole "
+                        "reviews and on their first 8 words (the benchmark's CLI line)")
     args = parser.parse_args(argv)
+    metrics = _METRICS + (_CLI_METRICS if args.cli else [])
     sys.path.insert(0, str(ROOT))
     from imdb_edge._data import read_imdb
 
@@ -81,17 +100,15 @@ def main(argv=None) -> int:
         for round_ in range(args.rounds):
             order = ["baseline", "new"] if round_ % 2 == 0 else ["new", "baseline"]
             for name in order:
-                r = _measure(trees[name], reviews, args.preset)
+                r = _measure(trees[name], reviews, args.preset, args.cli)
                 print(f"round {round_ + 1} {name:<8} vectorizer {r['vectorizer']:>9,.0f}/s  "
                       f"batch 512 {r['batch512']:>9,.0f}/s  p50 {r['p50_us']:.1f} µs", flush=True)
-                b = best.setdefault(name, {"vectorizer": 0, "batch512": 0, "p50_us": 1e9})
-                b["vectorizer"] = max(b["vectorizer"], r["vectorizer"])
-                b["batch512"] = max(b["batch512"], r["batch512"])
-                b["p50_us"] = min(b["p50_us"], r["p50_us"])
+                b = best.setdefault(name, {})
+                for key, _, larger in metrics:
+                    b[key] = (max if larger else min)(b.get(key, r[key]), r[key])
     print(f"\nbest of {args.rounds} rounds, {len(texts):,} reviews, preset {args.preset!r}")
     print(f"{'':<22}{'baseline':>12}{'new':>12}{'new/baseline':>14}")
-    for key, label in (("vectorizer", "transform_ids /s"), ("batch512", "score b512 /s"),
-                       ("p50_us", "single p50 µs")):
+    for key, label, _ in metrics:
         old, new = best["baseline"][key], best["new"][key]
         print(f"{label:<22}{old:>12,.1f}{new:>12,.1f}{new / old:>13.3f}x")
     return 0

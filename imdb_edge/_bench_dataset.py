@@ -2,6 +2,10 @@
 with 1 and 2 local worker processes against a plain loop over the same Parquet file, in one
 run, with peak RSS, the 1 -> 2 worker scaling and the engine's overhead per core.
 
+A fourth run uses a worker started as ``dask worker`` starts it, with Dask's default
+``MALLOC_TRIM_THRESHOLD_=65536`` (score-dataset's own clusters leave glibc's defaults alone;
+see ``imdb_edge.dataset``), to show what that setting costs.
+
 The plain loop is what a user would write on one core: read the Parquet file, take the text
 column as Python strings, score, write Parquet. Both sides write the same three columns.
 The clusters are started before timing (their start-up is reported apart), so the figures
@@ -72,7 +76,7 @@ def plain_loop(path: str, out: str, model: str) -> dict:
 def run_dataset_mode(texts: list[str], rows: int, model: str) -> dict:
     from distributed import Client, LocalCluster
 
-    from .dataset import score_dataset
+    from .dataset import local_cluster, score_dataset
 
     results: dict = {"rows": rows, "model": model, "cores": os.cpu_count()}
     with tempfile.TemporaryDirectory() as folder:
@@ -80,11 +84,15 @@ def run_dataset_mode(texts: list[str], rows: int, model: str) -> dict:
         plain_loop(path, os.path.join(folder, "warm.parquet"), model)       # warm caches
         results["plain_loop"] = plain_loop(path, os.path.join(folder, "plain.parquet"), model)
         results["plain_loop"]["peak_rss_mb"] = _peak_rss_mb()
-        for workers, processes in ((1, True), (2, True), (2, False)):
+        for key, workers, processes in (("workers_1", 1, True), ("workers_2", 2, True),
+                                        ("threads_2", 2, False),
+                                        ("workers_1_dask_malloc", 1, True)):
             started = time.perf_counter()
-            cluster = LocalCluster(n_workers=workers if processes else 1,
-                                   threads_per_worker=1 if processes else workers,
-                                   processes=processes, dashboard_address=None)
+            if key.endswith("dask_malloc"):      # as `dask worker` starts them by default
+                cluster = LocalCluster(n_workers=1, threads_per_worker=1,
+                                       dashboard_address=None)
+            else:
+                cluster = local_cluster(workers, processes)    # as score-dataset does
             client = Client(cluster)
             try:
                 startup = time.perf_counter() - started
@@ -100,7 +108,7 @@ def run_dataset_mode(texts: list[str], rows: int, model: str) -> dict:
             finally:
                 client.close()
                 cluster.close()
-            results[f"workers_{workers}" if processes else f"threads_{workers}"] = {
+            results[key] = {
                 "seconds": best, "reviews_per_s": rows / best, "cluster_start_s": startup,
                 "partitions": summary["partitions"],
                 "worker_peak_rss_mb": max(rss.values())}
@@ -110,6 +118,7 @@ def run_dataset_mode(texts: list[str], rows: int, model: str) -> dict:
     results["overhead_per_core_1_worker"] = one / plain
     results["overhead_per_core_2_workers"] = 2 * two / plain
     results["scaling_1_worker_to_2_threads"] = one / results["threads_2"]["seconds"]
+    results["dask_malloc_slowdown"] = results["workers_1_dask_malloc"]["seconds"] / one
     return results
 
 
@@ -136,4 +145,7 @@ def print_dataset(results: dict) -> None:
     print(f"  one process with 2 threads (--scheduler threads): "
           f"{results['threads_2']['reviews_per_s'] / plain['reviews_per_s']:.2f}x the plain "
           f"loop's rate, {results['scaling_1_worker_to_2_threads']:.2f}x one worker's")
+    print(f"  1 worker as `dask worker` starts it (MALLOC_TRIM_THRESHOLD_=65536): "
+          f"{results['workers_1_dask_malloc']['reviews_per_s']:,.0f} reviews/s, "
+          f"{results['dask_malloc_slowdown']:.2f}x the time of score-dataset's own worker")
     sys.stdout.flush()

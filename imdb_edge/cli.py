@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 
 from ._cli_score import InputError, UsageError
 from ._version import __version__
@@ -215,20 +216,28 @@ def _cmd_evaluate(args) -> int:
     return run(args, _load_model)
 
 
+def _note_line(message, *_args, **_kwargs) -> None:
+    if sys.stderr is not None:
+        print(f"imdb-edge: note: {message}", file=sys.stderr)
+
+
 def _cmd_score_dataset(args) -> int:
     from ._models import chosen_model
-    from .dataset import score_dataset
+    from .dataset import SlowWorkersWarning, score_dataset
 
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be >= 1")
     _announce_fallback()
-    summary = score_dataset(
-        args.input, args.output, text_column=args.text_column, id_column=args.id_column,
-        model=chosen_model(args.model),     # resolved here: workers may not share the env
-        scheduler=args.scheduler, workers=args.workers, fmt=args.data_format,
-        overwrite=args.overwrite, blocksize=args.blocksize,
-        progress=args.progress == "on" or (args.progress == "auto" and sys.stderr is not None
-                                           and sys.stderr.isatty()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", SlowWorkersWarning)
+        warnings.showwarning = _note_line
+        summary = score_dataset(
+            args.input, args.output, text_column=args.text_column, id_column=args.id_column,
+            model=chosen_model(args.model),     # resolved here: workers may not share the env
+            scheduler=args.scheduler, workers=args.workers, fmt=args.data_format,
+            overwrite=args.overwrite, blocksize=args.blocksize,
+            progress=args.progress == "on" or (args.progress == "auto" and sys.stderr is not
+                                               None and sys.stderr.isatty()))
     print(json.dumps(summary))
     return 0
 

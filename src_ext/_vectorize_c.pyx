@@ -1124,3 +1124,6 @@ def first_non_finite(array) -> int:
         return -1
     finally:
         PyBuffer_Release(&view)
+
+
+include "_format.pxi"

@@ -510,7 +510,8 @@ def test_debug_switch_turns_bounds_checks_on(tmp_path):
     import shutil
 
     copy = tmp_path / "_vectorize_c.pyx"
-    shutil.copy(pyx, copy)
+    for source in pyx.parent.glob("*.p*"):          # the .pyx and the .pxi it includes
+        shutil.copy(source, tmp_path / source.name)
     cython_build.cythonize([str(copy)], compiler_directives={"boundscheck": True},
                            language_level=3, quiet=True)
     assert "Out of bounds on buffer access" in (tmp_path / "_vectorize_c.c").read_text()
