@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import imdb_edge
-from imdb_edge._data import DataError
 from imdb_edge._labeled import LabelCoder, detect_format, iter_records
 from imdb_edge.cli import main
 

@@ -107,6 +107,33 @@ def test_refusals(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("name", ["r.parquet", "r.jsonl"])
+def test_fsspec_urls(tmp_path, expected, name):
+    """An fsspec URL goes through Dask's readers (here memory://, one process, and file://,
+    worker processes); scores and order as from a local path."""
+    needs_dask()
+    fsspec = pytest.importorskip("fsspec", reason="fsspec comes with the dask extra")
+    from imdb_edge.dataset import score_dataset
+
+    frame = pd.DataFrame({"id": IDS, "text": TEXTS})
+    with fsspec.open(f"memory://imdb-edge-test/{name}", "wb") as handle:
+        if name.endswith(".parquet"):
+            frame.to_parquet(handle, row_group_size=200)
+        else:
+            handle.write(frame.to_json(orient="records", lines=True).encode())
+    local = tmp_path / name
+    local.write_bytes(fsspec.filesystem("memory").cat(f"/imdb-edge-test/{name}"))
+    for url, scheduler, out in ((f"memory://imdb-edge-test/{name}", "threads", "a"),
+                                (local.as_uri(), "processes", "b")):
+        summary = score_dataset(url, str(tmp_path / out), id_column="id", scheduler=scheduler,
+                                workers=2, blocksize="20KiB")
+        result = read_output(tmp_path / out)
+        assert summary["rows"] == len(TEXTS) and result["id"].tolist() == IDS
+        np.testing.assert_array_equal(result["probability"].to_numpy(), expected)
+    with pytest.raises(DataError, match="cannot tell the format"):
+        score_dataset("memory://imdb-edge-test/r.txt", str(tmp_path / "c"), scheduler="threads")
+
+
 def test_bad_rows_are_named_and_nothing_is_written(tmp_path):
     needs_dask()
     from imdb_edge.dataset import score_dataset
