@@ -210,7 +210,9 @@ def _frame_futures(client, frame, id_column, options) -> list:
 # mmap threshold at 128 KiB: every chunk's onnxruntime buffers (~2 MB for 256 reviews) are
 # then mapped, faulted in and unmapped again, and scoring in a worker took ~1.6-2x as long as
 # in a plain process (measured; see the benchmark's dataset mode). The local clusters made
-# here leave glibc's defaults alone; for a cluster of your own, see the README.
+# here leave glibc's defaults alone; for a cluster of your own, see the README. (Setting the
+# variable through DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__... does not work: Dask
+# lower-cases the key, so it never matches; a YAML config file keeps the case.)
 _NANNY_MALLOC = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
@@ -237,9 +239,9 @@ def slow_allocator_note(client) -> str | None:
     if not slow:
         return None
     return (f"workers run with MALLOC_TRIM_THRESHOLD_={slow[0]} (Dask's default), which makes "
-            "scoring up to ~2x slower; start them with "
-            "DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MALLOC_TRIM_THRESHOLD_=None "
-            "(see the README's Scaling out)")
+            "scoring ~2x slower; start them with MALLOC_TRIM_THRESHOLD_: null under "
+            "distributed.nanny.pre-spawn-environ in a Dask config file (see the README's "
+            "Scaling out)")
 
 
 def _client(scheduler: str, workers: int | None):
