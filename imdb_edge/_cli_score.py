@@ -2,8 +2,7 @@
 probabilities and labels out, streamed in bounded memory.
 
 Input is handled in blocks, not line by line: a block of plain lines is decoded and split in
-one call each, and output is formatted a batch at a time, in C by the compiled extension
-(``format_rows``, equal byte for byte to :meth:`Writer.format_python`), so the command adds
+one call each, and output is formatted a batch at a time (``_output``), so the command adds
 little to the library's own cost (see the benchmark's CLI line). Only the standard library
 is imported until the model is loaded.
 
@@ -15,9 +14,7 @@ from __future__ import annotations
 
 import codecs
 import collections
-import csv
 import io
-import itertools
 import json
 import os
 import select
@@ -26,6 +23,7 @@ from dataclasses import dataclass
 
 from ._errors import DataError
 from ._labeled import READ_ERRORS, detect_format, iter_rows, open_binary, text_encoding
+from ._output import Output, Writer
 
 MAX_LINE_BYTES = 64 << 20      # a longer line is refused: memory stays bounded
 BLOCK = 1 << 18              # read at a time: text still in cache when it is scored (measured)
@@ -292,7 +290,7 @@ def read_rows(path, plan: Plan, args):
         yield block()
 
 
-# -- batching and writing ------------------------------------------------------------------
+# -- batching ------------------------------------------------------------------------------
 
 def batches(blocks, size: int):
     """Blocks regrouped into batches of ``size`` reviews; a ``None`` (stalled input) hands out
@@ -354,147 +352,6 @@ def _joined(pieces: list, done: int) -> Block:
         if has_kept:
             kept += b.kept[start:stop]
     return Block(texts, lines if has_lines else None, kept if has_kept else None, done)
-
-
-class Writer:
-    """Formats a batch at a time: ``text`` (probability TAB label), ``jsonl`` or ``csv``
-    (index, line, kept column, probability, label, label_id, known_features).
-
-    :meth:`format` gives UTF-8 bytes built in C by the extension's ``format_rows`` where it
-    can, else a ``str`` from :meth:`format_python`, the reference it equals byte for byte."""
-
-    def __init__(self, fmt: str, names: tuple[str, str], *, lines: bool, keep: str | None):
-        self.fmt, self.names, self.lines, self.keep = fmt, names, lines, keep
-        self.json_names = [json.dumps(n, ensure_ascii=False) for n in names]
-        self.format_rows = _compiled_formatter() if not (fmt == "csv" and keep) else None
-
-    def header(self) -> str:
-        if self.fmt != "csv":
-            return ""
-        columns = ["index"] + (["line"] if self.lines else []) + ([self.keep] if self.keep
-                                                                  else [])
-        return _csv_rows([columns + ["probability", "label", "label_id", "known_features"]])
-
-    def format(self, start: int, block: Block, p, labels, known) -> bytes | str:
-        if self.format_rows is not None:
-            try:
-                return self.format_rows(self._columns(start, block, p, labels, known), len(p))
-            except ValueError:        # e.g. a kept value that is not valid Unicode
-                pass
-        return self.format_python(start, block, p, labels, known)
-
-    def _columns(self, start: int, block: Block, p, labels, known) -> list:
-        import numpy as np
-
-        def choice(names):
-            return ("choice", labels, tuple(n.encode("utf-8") for n in names))
-
-        def literal(text):
-            return ("literal", text.encode("utf-8"))
-
-        if self.fmt == "text":
-            return [("fixed", p, 4), literal("\t"), choice(self.names), literal("\n")]
-        index = ("int", np.arange(start, start + len(p), dtype=np.int64))
-        lines = ("int", _int64(block.lines)) if self.lines else None
-        if self.fmt == "jsonl":
-            columns = [literal('{"index": '), index]
-            if lines:
-                columns += [literal(', "line": '), lines]
-            if self.keep:
-                columns += [literal(", " + json.dumps(self.keep, ensure_ascii=False) + ": "),
-                            ("str", [_json_value(v) for v in block.kept])]
-            return columns + [literal(', "probability": '), ("fixed", p, 6),
-                              literal(', "label": '), choice(self.json_names),
-                              literal(', "label_id": '), choice("01"),
-                              literal(', "known_features": '), ("int", known), literal("}\n")]
-        columns = [index] + ([literal(","), lines] if lines else [])
-        return columns + [literal(","), ("fixed", p, 6), literal(","),
-                          choice([_csv_cell(n) for n in self.names]), literal(","),
-                          choice("01"), literal(","), ("int", known), literal("\n")]
-
-    def format_python(self, start: int, block: Block, p, labels, known) -> str:
-        p, labels, known = p.tolist(), labels.tolist(), known.tolist()
-        names = self.names
-        if self.fmt == "text":     # one % over the batch: no per-row Python call
-            return ("%.4f\t%s\n" * len(p)) % tuple(itertools.chain.from_iterable(
-                zip(p, [names[y] for y in labels])))
-        index = range(start, start + len(p))
-        if self.fmt == "jsonl":
-            jn = self.json_names
-            head = '{"index": %d, '
-            values = [index]
-            if self.lines:
-                head += '"line": %d, '
-                values.append(block.lines)
-            if self.keep:
-                head += json.dumps(self.keep, ensure_ascii=False) + ': %s, '
-                values.append([_json_value(v) for v in block.kept])
-            template = head + '"probability": %.6f, "label": %s, "label_id": %d, ' \
-                '"known_features": %d}\n'
-            values += [p, [jn[y] for y in labels], labels, known]
-            return (template * len(p)) % tuple(itertools.chain.from_iterable(zip(*values)))
-        columns = [index] + ([block.lines] if self.lines else []) + \
-            ([block.kept] if self.keep else [])
-        return _csv_rows(zip(*columns, [f"{q:.6f}" for q in p], [names[y] for y in labels],
-                             labels, known))
-
-
-def _int64(values):
-    import numpy as np
-
-    if isinstance(values, range):
-        return np.arange(values.start, values.stop, values.step, dtype=np.int64)
-    return np.asarray(values, dtype=np.int64)
-
-
-def _compiled_formatter():
-    try:
-        from ._vectorize_c import format_rows
-    except ImportError:                   # no compiled extension: Writer.format_python
-        return None
-    return format_rows
-
-
-class Output:
-    """Standard output taking what :meth:`Writer.format` gives: bytes go straight to the
-    binary buffer when the stream encodes UTF-8 (no decode and re-encode), else as text."""
-
-    def __init__(self, out):
-        self.out = out
-        encoding = getattr(out, "encoding", None) or ""
-        try:
-            utf8 = codecs.lookup(encoding).name == "utf-8"
-        except LookupError:
-            utf8 = False
-        self.binary = getattr(out, "buffer", None) if utf8 and os.name != "nt" else None
-
-    def write(self, chunk: bytes | str) -> None:
-        if isinstance(chunk, str):
-            self.out.write(chunk)
-        elif self.binary is not None:
-            self.out.flush()              # anything written as text goes first
-            self.binary.write(chunk)
-        else:
-            self.out.write(chunk.decode("utf-8"))
-        self.out.flush()
-
-
-def _csv_rows(rows) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue()
-
-
-def _csv_cell(value: str) -> str:
-    """One CSV field as the csv module writes it inside a row (quoted where needed)."""
-    return _csv_rows([["", value, ""]])[1:-2]
-
-
-def _json_value(value) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return json.dumps(str(value), ensure_ascii=False)
 
 
 # -- the command -----------------------------------------------------------------------------

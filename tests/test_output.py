@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from imdb_edge._cli_score import Block, Writer, batches
+from imdb_edge._cli_score import Block, batches
+from imdb_edge._output import Writer
 
 try:
     from imdb_edge._vectorize_c import format_rows
