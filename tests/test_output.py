@@ -3,6 +3,7 @@ for byte, refuses what it cannot format exactly, and the CLI writes the same tex
 the path (compiled bytes to a UTF-8 stdout, text to any other encoding)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -142,7 +143,7 @@ def test_cli_output_is_the_same_text_in_any_stdout_encoding(tmp_path, encoding):
         result = subprocess.run([sys.executable, "-m", "imdb_edge", "score", "--file",
                                  str(data), "--field", "text", "--keep", "id", "--format",
                                  "jsonl"], capture_output=True, timeout=300,
-                                env={"PYTHONIOENCODING": io_encoding, "PATH": "/usr/bin:/bin"})
+                                env={**os.environ, "PYTHONIOENCODING": io_encoding})
         assert result.returncode == 0, result.stderr
         return result.stdout.decode(io_encoding)
 
