@@ -26,6 +26,11 @@ class Writer:
         self.fmt, self.names, self.lines, self.keep = fmt, names, lines, keep
         self.json_names = [json.dumps(n, ensure_ascii=False) for n in names]
         self.format_rows = _compiled_formatter() if not (fmt == "csv" and keep) else None
+        # what every batch's columns share, encoded once
+        shown = {"text": names, "jsonl": self.json_names, "csv": [_csv_cell(n) for n in names]}
+        self._names = tuple(n.encode("utf-8") for n in shown[fmt])
+        self._keep_key = (", " + json.dumps(keep, ensure_ascii=False) + ": ").encode("utf-8") \
+            if keep else b""
 
     def header(self) -> str:
         if self.fmt != "csv":
@@ -43,33 +48,31 @@ class Writer:
         return self.format_python(start, block, p, labels, known)
 
     def _columns(self, start: int, block, p, labels, known) -> list:
+        """``format_rows``'s columns for one batch, in :meth:`format_python`'s layout."""
         import numpy as np
 
-        def choice(names):
-            return ("choice", labels, tuple(n.encode("utf-8") for n in names))
-
-        def literal(text):
-            return ("literal", text.encode("utf-8"))
-
+        label = ("choice", labels, self._names)
         if self.fmt == "text":
-            return [("fixed", p, 4), literal("\t"), choice(self.names), literal("\n")]
+            return [("fixed", p, 4), ("literal", b"\t"), label, ("literal", b"\n")]
         index = ("int", np.arange(start, start + len(p), dtype=np.int64))
         lines = ("int", _int64(block.lines)) if self.lines else None
+        label_id = ("choice", labels, (b"0", b"1"))
         if self.fmt == "jsonl":
-            columns = [literal('{"index": '), index]
+            columns = [("literal", b'{"index": '), index]
             if lines:
-                columns += [literal(', "line": '), lines]
+                columns += [("literal", b', "line": '), lines]
             if self.keep:
-                columns += [literal(", " + json.dumps(self.keep, ensure_ascii=False) + ": "),
+                columns += [("literal", self._keep_key),
                             ("str", [_json_value(v) for v in block.kept])]
-            return columns + [literal(', "probability": '), ("fixed", p, 6),
-                              literal(', "label": '), choice(self.json_names),
-                              literal(', "label_id": '), choice("01"),
-                              literal(', "known_features": '), ("int", known), literal("}\n")]
-        columns = [index] + ([literal(","), lines] if lines else [])
-        return columns + [literal(","), ("fixed", p, 6), literal(","),
-                          choice([_csv_cell(n) for n in self.names]), literal(","),
-                          choice("01"), literal(","), ("int", known), literal("\n")]
+            return columns + [("literal", b', "probability": '), ("fixed", p, 6),
+                              ("literal", b', "label": '), label,
+                              ("literal", b', "label_id": '), label_id,
+                              ("literal", b', "known_features": '), ("int", known),
+                              ("literal", b"}\n")]
+        comma = ("literal", b",")
+        columns = [index] + ([comma, lines] if lines else [])
+        return columns + [comma, ("fixed", p, 6), comma, label, comma, label_id, comma,
+                          ("int", known), ("literal", b"\n")]
 
     def format_python(self, start: int, block, p, labels, known) -> str:
         p, labels, known = p.tolist(), labels.tolist(), known.tolist()
@@ -130,8 +133,7 @@ class Output:
     def write(self, chunk: bytes | str) -> None:
         if isinstance(chunk, str):
             self.out.write(chunk)
-        elif self.binary is not None:
-            self.out.flush()              # anything written as text goes first
+        elif self.binary is not None:     # the text layer is empty: every write flushes
             self.binary.write(chunk)
         else:
             self.out.write(chunk.decode("utf-8"))

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ._errors import DataError
 
+
 class SlowWorkersWarning(UserWarning):
     """The cluster's workers are set up in a way that slows scoring down (the message says
     how and what to change)."""

@@ -2,8 +2,8 @@
 #
 # ``imdb-edge score`` writes one line per review; formatting them with Python's ``%`` cost as
 # much as scoring short reviews. ``format_rows`` builds the whole batch's UTF-8 in C, byte for
-# byte what Python's formatting gives (``imdb_edge._cli_score`` holds that reference and the
-# tests compare the two).
+# byte what Python's formatting gives (``imdb_edge._output`` holds that reference, and
+# ``tests/test_output.py`` compares the two).
 #
 # Probabilities: Python formats ``%.{d}f`` from the exact binary value, correctly rounded,
 # ties to even. A float32 in [0, 1] times 10**d (d <= 6) is exact in a double (24 + 20 bits

@@ -205,3 +205,27 @@ def test_runtime_refuses_other_tokenizer_version(tiny_run, tmp_path):
     onnx.save(model, folder / "model.onnx")
     with pytest.raises(imdb_edge.ModelError, match="not an imdb-edge model"):
         imdb_edge.load(folder)
+
+
+def test_scaled_matrix_equals_the_coo_construction():
+    """fit and the accurate preset share one CSR builder (no COO copy); it keeps only ids
+    below ``size`` and equals the straightforward COO construction, empty rows included."""
+    import scipy.sparse as sp
+
+    from train.accurate import scaled_matrix
+
+    rng = np.random.default_rng(5)
+    lengths = rng.integers(0, 30, 200)
+    lengths[[0, 17, 199]] = 0
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    ids = np.concatenate([rng.choice(1500, k, replace=False) for k in lengths]).astype(np.int32)
+    r = rng.random(1500).astype(np.float32)
+    for size in (1500, 1000, 1):
+        keep = ids < size
+        rows = np.repeat(np.arange(len(lengths)), lengths)[keep]
+        for scale in (r, None):
+            values = scale[ids[keep]] if scale is not None else np.ones(keep.sum(), np.float32)
+            want = sp.csr_matrix((values, (rows, ids[keep])), shape=(len(lengths), size))
+            got = scaled_matrix(indptr, ids, size, scale)
+            assert got.shape == want.shape and got.dtype == np.float32
+            assert (got != want).nnz == 0 and got.has_sorted_indices

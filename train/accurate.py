@@ -58,15 +58,18 @@ def nb_ratios(indptr: np.ndarray, ids: np.ndarray, labels: np.ndarray, size: int
     return np.log((p / p.sum()) / (q / q.sum())).astype(np.float32)
 
 
-def scaled_matrix(indptr, ids, size: int, r: np.ndarray):
-    """CSR matrix of ``r``-scaled binary features, keeping ids below ``size``."""
+def scaled_matrix(indptr, ids, size: int, r: np.ndarray | None = None):
+    """CSR matrix of ``r``-scaled (``r`` None: binary) features, keeping ids below ``size``;
+    built straight from the ids, without a COO copy."""
     import scipy.sparse as sp
 
     keep = ids < size
-    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))[keep]
-    kept = ids[keep]
-    matrix = sp.csr_matrix((r[kept], (rows, kept)), shape=(len(indptr) - 1, size),
-                           dtype=np.float32)
+    if not keep.all():
+        indptr = np.concatenate([[0], np.cumsum(keep)])[indptr]
+        ids = ids[keep]
+    values = r[ids] if r is not None else np.ones(len(ids), np.float32)
+    matrix = sp.csr_matrix((values.astype(np.float32, copy=False), ids, indptr),
+                           shape=(len(indptr) - 1, size))
     matrix.sort_indices()
     return matrix
 

@@ -32,7 +32,7 @@ from imdb_edge._data import DataError
 from imdb_edge._metrics import report as metrics_report
 
 from . import dataset
-from .accurate import build_linear, folded_keras_model, nb_ratios
+from .accurate import build_linear, folded_keras_model, nb_ratios, scaled_matrix
 from .dataset import FIT, TEST, VAL, Source
 from .pipeline import log, plot_history, seed_everything, versions, write_json
 
@@ -93,19 +93,6 @@ def candidates(full: Vocabulary, recipe: str) -> list[Candidate]:
 
 def _batch(default: int, n_rows: int) -> int:
     return int(max(16, min(default, n_rows // 20)))
-
-
-def _csr(csr, size: int, r: np.ndarray | None):
-    """A scipy CSR matrix of the selected ids (all below ``size``), valued ``r[id]`` (or 1),
-    built without a COO copy."""
-    import scipy.sparse as sp
-
-    indptr, ids = csr
-    values = r[ids] if r is not None else np.ones(len(ids), np.float32)
-    matrix = sp.csr_matrix((values.astype(np.float32), ids, indptr),
-                           shape=(len(indptr) - 1, size))
-    matrix.sort_indices()
-    return matrix
 
 
 def _feed(matrix, y: np.ndarray | None, batch: int, seed: int, shuffle: bool) -> dict:
@@ -178,7 +165,7 @@ def _train(recipe: str, cand: Candidate, l2: float, fit_csr, y_fit, epochs: int,
     callbacks = []
     if validation is not None:
         val_csr, y_val = validation
-        feed = _feed(_csr(val_csr, size, r), y_val, 4096, seed, False)
+        feed = _feed(scaled_matrix(*val_csr, size, r), y_val, 4096, seed, False)
         validation = feed["x"] if "y" not in feed else (feed["x"], feed["y"])
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=4))
     if progress:
@@ -186,7 +173,7 @@ def _train(recipe: str, cand: Candidate, l2: float, fit_csr, y_fit, epochs: int,
             f"  epoch {e + 1}/{epochs}: loss {logs['loss']:.4f}"
             + (f", validation accuracy {logs['val_accuracy']:.4f}"
                if 'val_accuracy' in logs else ""))))
-    history = model.fit(**_feed(_csr(fit_csr, size, r), y_fit, batch, seed, True),
+    history = model.fit(**_feed(scaled_matrix(*fit_csr, size, r), y_fit, batch, seed, True),
                         epochs=epochs, validation_data=validation, verbose=0,
                         callbacks=callbacks)
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}, r
@@ -195,7 +182,7 @@ def _train(recipe: str, cand: Candidate, l2: float, fit_csr, y_fit, epochs: int,
 def _predict(model, recipe: str, csr, size: int, r) -> np.ndarray:
     if len(csr[0]) <= 1:
         return np.zeros(0, np.float32)
-    feed = _feed(_csr(csr, size, r), None, 4096, 0, False)
+    feed = _feed(scaled_matrix(*csr, size, r), None, 4096, 0, False)
     return model.predict(**feed, verbose=0).reshape(-1).astype(np.float32)
 
 
