@@ -50,7 +50,7 @@ samples.sort()
 result = {"vectorizer": len(texts) / vec_s, "batch512": len(texts) / e2e_s,
           "p50_us": samples[len(samples) // 2] * 1e6, "path": imdb_edge.__file__}
 if sys.argv[3] == "cli":
-    from imdb_edge._bench_cli import bench_cli
+    from imdb_edge.bench._cli import bench_cli
     for name, row in bench_cli(texts, sys.argv[2], 3).items():
         short = "short" if name.startswith("first") else "whole"
         for fmt in ("text", "jsonl"):
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     metrics = _METRICS + (_CLI_METRICS if args.cli else [])
     sys.path.insert(0, str(ROOT))
-    from imdb_edge._data import read_imdb
+    from imdb_edge.io._data import read_imdb
 
     texts = read_imdb(args.data, splits=("test",))["test"].texts
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,7 +3,7 @@
     python benchmarks/latency.py --data ../shared/data/aclImdb_v1.tar.gz [--quick]
 
 ``imdb-edge bench`` plus the TensorFlow-based peers (Keras, LiteRT) of ``tf_peers.py``; see
-``imdb_edge/_bench.py`` for the options.
+``imdb_edge/bench/`` for the options.
 """
 
 import sys
@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from imdb_edge._bench import main  # noqa: E402
+from imdb_edge.bench import main  # noqa: E402
 from tf_peers import PEERS  # noqa: E402
 
 if __name__ == "__main__":

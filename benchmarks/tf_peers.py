@@ -1,7 +1,7 @@
 """The benchmark's TensorFlow-based peers: Keras and LiteRT running the bundled model's weights.
 
 Kept out of the runtime package (``imdb_edge`` never imports TensorFlow); ``latency.py`` adds
-them to ``imdb_edge._bench``'s peers. Both use the exact weights of the bundled ONNX model,
+them to ``imdb_edge.bench``'s peers. Both use the exact weights of the bundled ONNX model,
 rebuilt as a Keras network, so the comparison is of runtimes, not of models.
 """
 
@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from imdb_edge._bench import _latency, _throughput
+from imdb_edge.bench._measure import _latency, _throughput
 
 _model_cache = {}
 

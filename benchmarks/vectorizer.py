@@ -8,7 +8,7 @@ import json
 import sys
 
 from imdb_edge import load
-from imdb_edge._bench import bench_vectorizer, load_reviews, machine_info
+from imdb_edge.bench._measure import bench_vectorizer, load_reviews, machine_info
 
 
 def main(argv=None) -> int:

@@ -14,9 +14,9 @@ import atheris
 
 with atheris.instrument_imports():
     from imdb_edge import ModelError, Vocabulary
-    from imdb_edge._cli_score import InputError, UsageError, read_lines
+    from imdb_edge.cli._score import InputError, UsageError, read_lines
     from imdb_edge._errors import DataError
-    from imdb_edge._labeled import iter_rows
+    from imdb_edge.io._labeled import iter_rows
 
 HEADER = b"#imdb-edge-vocabulary\n#tokenizer_version=1\n#ngram=2\n#size=2\n#checksum=sha256:"
 

@@ -13,8 +13,8 @@ onnxruntime is loaded only with the first model.
 from ._version import __version__
 
 _LAZY = {
-    "score": "_scorer", "load": "_scorer", "Scorer": "_scorer", "predict": "_scorer",
-    "explain": "_scorer", "Effect": "_scorer",
+    "score": "_default_model", "load": "_scorer", "Scorer": "_scorer",
+    "predict": "_default_model", "explain": "_default_model", "Effect": "_explain",
     "Vectorizer": "_vectorizer", "Vocabulary": "_vocab", "ModelError": "_errors",
     "tokenize": "_tokenizer", "TOKENIZER_VERSION": "_tokenizer", "presets": "_models",
 }

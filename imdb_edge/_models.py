@@ -75,17 +75,3 @@ def resolve_vocabulary(path: str | os.PathLike | None) -> Path:
 # EPYC CI machine, 2026-11-26): relative figures hold across machines better than absolute.
 _SPEED = {"default": "281,345 reviews/s (fastest)",
           "accurate": "153,483 reviews/s (0.55x default)"}
-
-
-def preset_table() -> list[dict]:
-    """The bundled presets with their test accuracy, size and measured speed."""
-    from ._scorer import load
-
-    rows = []
-    for name in presets():
-        scorer = load(name)
-        rows.append({"name": name,
-                     "test_accuracy": float(scorer.metadata.get("test_accuracy", "nan")),
-                     "features": len(scorer.vectorizer.vocabulary),
-                     "speed": _SPEED.get(name, "not measured")})
-    return rows

@@ -10,76 +10,32 @@ import collections
 import itertools
 import os
 import threading
-from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
+from ._contract import (COUNT_INPUT, DENSE_INPUT, FORMAT_VERSION, IDS_INPUT, OUTPUT,  # noqa: F401
+                        ROWS_INPUT, import_onnxruntime, model_card, session_options)
 from ._errors import ModelError
+from ._explain import MAX_EXPLAIN_FEATURES, Effect, leave_one_out  # noqa: F401 - re-exported
 from ._files import MAX_MODEL_BYTES, read_regular_file
+from ._growing import Growing, shift_index
 from ._models import VOCAB_FILE, VOCAB_FILE_GZ, chosen_model, resolve_model
 from ._tokenizer import TOKENIZER_VERSION
 from ._vectorizer import Vectorizer, _vectorize_c, multi_hot
 from ._vocab import Vocabulary
 
-FORMAT_VERSION = "1"
-DENSE_INPUT = "multi_hot"     # float32 (n, V)
-IDS_INPUT = "ids"             # int32 (nnz,): feature ids of all texts, text after text
-ROWS_INPUT = "rows"           # int64 (nnz, 1): the text each id belongs to
-COUNT_INPUT = "n_texts"       # int64 (1,)
-OUTPUT = "probability"        # float32 (n, 1)
 CHUNK = 256                   # texts vectorized and scored at a time: bounds memory (peak RSS
                               # scoring 25,000 reviews: 73 MB at 256, 93 MB at 1,024, same speed)
 MAX_THREADS = 64
 MAX_CHUNK = 1 << 16
-MAX_EXPLAIN_FEATURES = 20_000   # explain() is exact leave-one-out: k runs of k - 1 features
-_EXPLAIN_IDS_PER_RUN = 1 << 18  # bounds explain()'s memory whatever the review's length
 _OUTPUTS = [OUTPUT]
 # The model's n_texts input for every chunk size, made once (read-only, shared by all calls).
 _COUNTS = [np.array([n], np.int64) for n in range(CHUNK + 1)]
 for _count in _COUNTS:
     _count.flags.writeable = False
-
-
-def _session_options(ort):
-    options = ort.SessionOptions()
-    # One intra-op thread, always: with more, onnxruntime's ScatterND(reduction="add") sums a
-    # review's rows in a racy order and scores change from run to run (measured: up to 0.33
-    # apart). Scorer(threads=n) runs n chunks at once instead, each on one thread, so every
-    # thread count gives the bit-identical scores of threads=1. Explicit counts also keep
-    # threads from spinning and, in containers, from failing to pin themselves.
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # The arena keeps the largest batch's buffers for good; bounded memory matters more here.
-    options.enable_cpu_mem_arena = False
-    options.log_severity_level = 3
-    return options
-
-
-@dataclass(frozen=True)
-class Effect:
-    """One feature's effect on a review's score (see :meth:`Scorer.explain`).
-
-    ``effect`` = score(review) - score(review without this feature): positive pushes the
-    review towards the positive label. ``item["feature"]`` works too, as in the dicts
-    earlier versions returned.
-    """
-
-    feature: str
-    id: int
-    effect: float
-
-    def __getitem__(self, key: str):
-        if key not in ("feature", "id", "effect"):
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def as_dict(self) -> dict:
-        return {"feature": self.feature, "id": self.id, "effect": self.effect}
 
 
 def _first_non_finite_numpy(out: np.ndarray) -> int:
@@ -89,15 +45,6 @@ def _first_non_finite_numpy(out: np.ndarray) -> int:
 
 # Index of the first NaN/inf of a float32 array, or -1: compiled where available (~0.2 µs).
 _first_non_finite = getattr(_vectorize_c, "first_non_finite", _first_non_finite_numpy)
-
-
-def _import_onnxruntime():
-    import onnxruntime as ort
-
-    # Errors reach the caller as ModelError; onnxruntime's own logger would also print a
-    # coloured line on stderr for some bad models.
-    ort.set_default_logger_severity(4)
-    return ort
 
 
 class Scorer:
@@ -117,12 +64,12 @@ class Scorer:
             raise ValueError(f"chunk_size must be an int in 1..{MAX_CHUNK}. "
                              f"Received: chunk_size={chunk_size!r}")
         self.chunk_size = chunk_size
-        ort = _import_onnxruntime()
+        ort = import_onnxruntime()
         self.path = Path(model_path)
         model_bytes = read_regular_file(self.path, MAX_MODEL_BYTES, "model file")
         try:
             self._session = ort.InferenceSession(
-                model_bytes, sess_options=_session_options(ort),
+                model_bytes, sess_options=session_options(ort),
                 providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
@@ -276,7 +223,7 @@ class Scorer:
             indptr, ids, rows = table.transform_ids(texts, True)
             p = self._run_ids(indptr, ids, rows)
             return (p, np.diff(indptr).astype(np.int32)) if return_known else p
-        out = _Growing(return_known)
+        out = Growing(return_known)
         if self.threads == 1:
             offset = 0
             for chunk in self._chunks(texts):
@@ -292,7 +239,7 @@ class Scorer:
         try:
             indptr, ids, rows = self.vectorizer._table.transform_ids(chunk, True)
         except TypeError as exc:
-            raise _shift_index(exc, offset) from None
+            raise shift_index(exc, offset) from None
         return self._run_ids(indptr, ids, rows), indptr
 
     def _score_parallel(self, texts) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -358,32 +305,7 @@ class Scorer:
             >>> [(e.feature, round(e.effect, 3)) for e in scorer.explain("A dull film", top=1)]
             [('dull', -0.189)]
         """
-        if not isinstance(text, str):
-            raise TypeError(f"text must be str. Received: {type(text).__name__}")
-        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-            raise ValueError(f"top must be an int >= 1. Received: top={top!r}")
-        indptr, ids = self.vectorizer.transform_ids([text])
-        base = float(self._run_ids(indptr, ids)[0])
-        k = len(ids)
-        if k == 0:
-            return []
-        if k > MAX_EXPLAIN_FEATURES:
-            raise ValueError(f"explain() handles reviews of up to {MAX_EXPLAIN_FEATURES:,} "
-                             f"distinct known features; this one has {k:,}")
-        # Leave-one-out in runs of at most _EXPLAIN_IDS_PER_RUN ids: memory linear in k.
-        rows_per_run = max(1, _EXPLAIN_IDS_PER_RUN // k)
-        without = np.empty(k, np.float32)
-        for start in range(0, k, rows_per_run):
-            stop = min(k, start + rows_per_run)
-            keep = np.ones((stop - start, k), dtype=bool)
-            keep[np.arange(stop - start), np.arange(start, stop)] = False
-            loo_ids = np.broadcast_to(ids, keep.shape)[keep]
-            loo_indptr = np.arange(stop - start + 1, dtype=np.int64) * (k - 1)
-            without[start:stop] = self._run_ids(loo_indptr, loo_ids)
-        effects = base - without
-        order = np.argsort(-np.abs(effects), kind="stable")[:top]
-        words = self.vectorizer.decode(ids[order])
-        return [Effect(w, int(ids[i]), float(effects[i])) for w, i in zip(words, order)]
+        return leave_one_out(self, text, top)
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         """Feature ids back to words (see :meth:`Vectorizer.decode`)."""
@@ -393,28 +315,7 @@ class Scorer:
     def info(self) -> dict:
         """The model card: metadata (numbers as numbers), the labels and what they mean, the
         data it was trained on, where it was loaded from and how it runs."""
-        import onnxruntime as ort
-
-        vocab = self.vectorizer.vocabulary
-        card: dict = {}
-        for key, value in self.metadata.items():
-            card[key] = _typed(key, value)
-        contract = self._session.get_modelmeta().description
-        if contract:
-            card["contract"] = contract
-        negative, positive = self.labels
-        card.update(labels={"negative": negative, "positive": positive,
-                            "score": f"probability that a text is {positive!r}"})
-        card.setdefault("data_domain", "English movie reviews (IMDB, aclImdb v1: 25,000 "
-                        "training reviews of a paragraph or more)")
-        card.setdefault("intended_use", "sentiment of movie reviews and similar opinionated "
-                        "text of a paragraph or more; short texts (a few words) score closer "
-                        "to 0.5, so read them as weak evidence")
-        card.update(path=str(self.path), input_form=self.input_form,
-                    vocabulary_size=len(vocab), vocabulary_checksum=vocab.checksum,
-                    ngram=vocab.ngram, backend=self.vectorizer.backend, threads=self.threads,
-                    chunk_size=self.chunk_size, onnxruntime=ort.__version__)
-        return card
+        return model_card(self)
 
     def __reduce__(self):
         # A session does not pickle; how the model was loaded does. Unpickled in another
@@ -426,64 +327,6 @@ class Scorer:
     def __repr__(self) -> str:
         return (f"Scorer({str(self.path)!r}, input_form={self.input_form!r}, "
                 f"vocabulary_size={len(self.vectorizer.vocabulary)}, threads={self.threads})")
-
-
-_INT_KEYS = {"vocabulary_size", "ngram", "seed", "onnx_opset", "tokenizer_version"}
-_FLOAT_KEYS = {"test_accuracy", "test_loss", "validation_accuracy"}
-
-
-class _Growing:
-    """Scores (and known counts) of many chunks in one buffer that doubles as it fills.
-    Keeping each chunk's small arrays instead pins the allocator's memory between them:
-    1,000,000 short texts then held ~150 MB of RSS for a 4 MB result."""
-
-    def __init__(self, known: bool):
-        self.n = 0
-        self.p = np.empty(0, np.float32)
-        self.known = np.empty(0, np.int32) if known else None
-
-    def add(self, p: np.ndarray, indptr: np.ndarray) -> None:
-        end = self.n + len(p)
-        if end > len(self.p):
-            size = max(end, 2 * len(self.p), 4096)
-            self.p = _grown(self.p, size, self.n)
-            if self.known is not None:
-                self.known = _grown(self.known, size, self.n)
-        self.p[self.n:end] = p
-        if self.known is not None:
-            np.subtract(indptr[1:], indptr[:-1], out=self.known[self.n:end], casting="unsafe")
-        self.n = end
-
-    def result(self):
-        p = self.p[:self.n].copy()
-        return p if self.known is None else (p, self.known[:self.n].copy())
-
-
-def _grown(buffer: np.ndarray, size: int, used: int) -> np.ndarray:
-    bigger = np.empty(size, buffer.dtype)
-    bigger[:used] = buffer[:used]
-    return bigger
-
-
-def _typed(key: str, value: str):
-    """A metadata string as the number it stands for (ONNX metadata holds only strings)."""
-    try:
-        if key in _INT_KEYS:
-            return int(value)
-        if key in _FLOAT_KEYS:
-            return float(value)
-    except ValueError:
-        pass
-    return value
-
-
-def _shift_index(exc: TypeError, offset: int) -> TypeError:
-    """Re-number ``texts[i]`` in a chunk's error message to the index in the whole input."""
-    message = str(exc)
-    if offset and message.startswith("texts["):
-        index, rest = message[6:].split("]", 1)
-        message = f"texts[{int(index) + offset}]{rest}"
-    return TypeError(message)
 
 
 def load(model: str | os.PathLike | None = None, *, threads: int = 1,
@@ -547,65 +390,3 @@ def _cached_scorer(origin: tuple, threads: int, backend: str | None,
                                 backend=backend, chunk_size=chunk_size)
             _cache[key] = scorer
         return scorer
-
-
-_default: Scorer | None = None
-_default_lock = threading.Lock()
-
-
-def _default_scorer() -> Scorer:
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                _default = load()
-    return _default
-
-
-def score(texts: str | Iterable[str]) -> np.ndarray:
-    """Probability that each review is positive, with the default model (loaded once).
-
-    The default model is ``$IMDB_EDGE_MODEL`` if set (a preset name or a model folder), else
-    the bundled ``"default"``. See :meth:`Scorer.score`.
-
-    Args:
-        texts: an iterable of ``str``, or one ``str`` (one review).
-
-    Returns:
-        float32 ``(n_texts,)``.
-
-    Raises:
-        TypeError: an item is not ``str`` (the message names its index).
-        ModelError: the default model cannot be loaded.
-
-    Example:
-        >>> import imdb_edge
-        >>> imdb_edge.score(["This movie was great", "Worst film ever, a total waste"]).round(4)
-        array([0.6157, 0.1529], dtype=float32)
-    """
-    return _default_scorer().score(texts)
-
-
-def predict(texts: str | Iterable[str], threshold: float = 0.5, *,
-            names: bool = False) -> np.ndarray:
-    """Labels with the default model: int8, 1 where the probability is > ``threshold``; with
-    ``names=True`` the label names. See :meth:`Scorer.predict`.
-
-    Example:
-        >>> import imdb_edge
-        >>> imdb_edge.predict(["This movie was great", "Worst film ever"], names=True).tolist()
-        ['positive', 'negative']
-    """
-    return _default_scorer().predict(texts, threshold, names=names)
-
-
-def explain(text: str, top: int = 10) -> list:
-    """The features that move one review's score most, with the default model. See
-    :meth:`Scorer.explain`.
-
-    Example:
-        >>> import imdb_edge
-        >>> [e.feature for e in imdb_edge.explain("A dull film with one great scene", top=2)]
-        ['dull', 'great']
-    """
-    return _default_scorer().explain(text, top)

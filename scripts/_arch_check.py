@@ -51,7 +51,7 @@ def _answers(texts: list[str]) -> dict[str, np.ndarray]:
 def dump(args) -> int:
     texts = []
     if args.data:
-        from imdb_edge._data import read_imdb
+        from imdb_edge.io._data import read_imdb
 
         data = read_imdb(args.data)
         texts = data["test"].texts[::8][:3000] + data["train"].texts[::8][:3000]

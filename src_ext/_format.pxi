@@ -2,7 +2,7 @@
 #
 # ``imdb-edge score`` writes one line per review; formatting them with Python's ``%`` cost as
 # much as scoring short reviews. ``format_rows`` builds the whole batch's UTF-8 in C, byte for
-# byte what Python's formatting gives (``imdb_edge._output`` holds that reference, and
+# byte what Python's formatting gives (``imdb_edge.io._output`` holds that reference, and
 # ``tests/test_output.py`` compares the two).
 #
 # Probabilities: Python formats ``%.{d}f`` from the exact binary value, correctly rounded,

@@ -175,7 +175,7 @@ def test_progress_into_a_file_is_not_a_line_per_batch(tmp_path):
 def test_progress_line_has_rate_percentage_and_eta():
     import io
 
-    from imdb_edge._progress import Progress
+    from imdb_edge.io._progress import Progress
 
     class Tty(io.StringIO):
         def isatty(self):
@@ -275,10 +275,14 @@ def test_entry_points_are_documented(name):
 def test_docstring_examples_run():
     import doctest
 
-    from imdb_edge import _scorer
+    from imdb_edge import _default_model, _scorer
 
-    result = doctest.testmod(_scorer, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted >= 5 and result.failed == 0
+    attempted = 0
+    for module in (_scorer, _default_model):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0
+        attempted += result.attempted
+    assert attempted >= 5
 
 
 def test_top_level_predict_explain_and_typed_effects():

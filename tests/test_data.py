@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from imdb_edge._data import DataError, find_data, read_imdb
+from imdb_edge.io._data import DataError, find_data, read_imdb
 
 from .fixtures import make_archive, make_folder
 
@@ -84,7 +84,7 @@ def test_bad_split_name(tmp_path):
 def test_download_checks_sha256(tmp_path):
     import hashlib
 
-    from imdb_edge._data import download
+    from imdb_edge.io._data import download
     archive = make_archive(tmp_path / "src.tar.gz", n_per_class=2)
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     dest = tmp_path / "cache" / "aclImdb_v1.tar.gz"

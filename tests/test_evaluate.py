@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import imdb_edge
-from imdb_edge._labeled import LabelCoder, detect_format, iter_records
+from imdb_edge.io._labeled import LabelCoder, detect_format, iter_records
 from imdb_edge.cli import main
 
 from .fixtures import make_labeled, write_labeled

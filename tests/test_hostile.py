@@ -114,7 +114,7 @@ def test_threads_give_identical_scores_fixture(small_vocab):
 @pytest.mark.data
 @pytest.mark.parametrize("preset", ["default", "accurate"])
 def test_threads_give_identical_scores_real(data_path, preset):
-    from imdb_edge._data import read_imdb
+    from imdb_edge.io._data import read_imdb
 
     texts = read_imdb(data_path, splits=("test",))["test"].texts[::2][:12_000]
     reference = imdb_edge.load(preset, threads=1).score(texts)
@@ -461,7 +461,7 @@ def test_cli_closed_stdin_and_stdout():
 def test_cli_reads_long_lines_in_bounded_blocks():
     import io
 
-    from imdb_edge._cli_score import read_lines
+    from imdb_edge.cli._score import read_lines
 
     class Source(io.BytesIO):
         sizes: list[int] = []
@@ -481,7 +481,7 @@ def test_cli_reads_long_lines_in_bounded_blocks():
 def test_cli_refuses_a_line_past_the_cap(monkeypatch):
     import io
 
-    from imdb_edge import _cli_score
+    from imdb_edge.cli import _score as _cli_score
 
     monkeypatch.setattr(_cli_score, "MAX_LINE_BYTES", 3 << 20)
     raw = io.BufferedReader(io.BytesIO(b"ok\n" + b"x" * (5 << 20)))

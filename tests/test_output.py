@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from imdb_edge._cli_score import Block, batches
-from imdb_edge._output import Writer
+from imdb_edge.cli._score import Block, batches
+from imdb_edge.io._output import Writer
 
 try:
     from imdb_edge._vectorize_c import format_rows

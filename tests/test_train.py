@@ -10,7 +10,7 @@ pytest.importorskip("tensorflow", reason="training tests need the train extra (T
 pytest.importorskip("tf2onnx", reason="training tests need the train extra (tf2onnx)")
 
 import imdb_edge  # noqa: E402
-from imdb_edge._data import DataError  # noqa: E402
+from imdb_edge.io._data import DataError  # noqa: E402
 from train import export as export_mod  # noqa: E402
 from train.cli import main as train_main  # noqa: E402
 from train.pipeline import Config, reproduce  # noqa: E402
@@ -135,7 +135,7 @@ def test_real_data_reproduces_the_book(data_path, tmp_path):
     # the runtime, on the same raw text, equals Keras (checked during export, over all 25,000)
     assert metrics["onnx_ids_max_abs_diff"] <= 1e-5
     assert metrics["onnx_dense_max_abs_diff"] <= 1e-5
-    from imdb_edge._data import read_imdb
+    from imdb_edge.io._data import read_imdb
     test = read_imdb(data_path, splits=("test",))["test"]
     runtime = imdb_edge.load(os.path.join(cfg.out, "model.onnx")).score(test.texts[:10])
     np.testing.assert_allclose(runtime, metrics["first_10_test_probabilities"], atol=2e-6)

@@ -187,7 +187,7 @@ def test_decode(small_vocab):
 @pytest.mark.data
 @needs_c
 def test_parity_on_every_real_review(data_path):
-    from imdb_edge._data import read_imdb
+    from imdb_edge.io._data import read_imdb
     data = read_imdb(data_path)
     vocab = Vocabulary.build(data["train"].texts, size=20_000, ngram=2)
     texts = data["train"].texts + data["test"].texts

@@ -197,7 +197,7 @@ def main(argv=None) -> int:
     cfg = AccurateConfig(data=args.data, out=args.out, seed=args.seed, ngram=args.ngram,
                          vocab_sizes=args.vocab_sizes, l2=args.l2, max_epochs=args.max_epochs,
                          verbose=2)
-    from imdb_edge._data import DataError
+    from imdb_edge.io._data import DataError
 
     try:
         metrics = train_accurate(cfg)

@@ -58,7 +58,7 @@ def _add_fit(sub) -> None:
     fit.add_argument("--recipe", choices=["book", "accurate"], default="accurate",
                      help="book: the book's 2x16-unit network on words; accurate: NB-scaled "
                      "logistic regression on words and word pairs (default: %(default)s)")
-    from imdb_edge._labeled import add_input_options
+    from imdb_edge.io._labeled import add_input_options
 
     add_input_options(fit)
     fit.add_argument("--classes", help="folder input: the two class sub-folders, A,B")
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     sw.add_argument("--table", help="also write the markdown table here (e.g. docs/sweep.md)")
     args = parser.parse_args(argv)
 
-    from imdb_edge._data import DataError, download, find_data
+    from imdb_edge.io._data import DataError, download, find_data
 
     if args.command == "imdb-csv":
         from .imdb_csv import write_imdb_csv
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run_fit(parser, args) -> int:
     import json
 
-    from imdb_edge._data import DataError
+    from imdb_edge.io._data import DataError
 
     from .dataset import Source
     from .fit import FitConfig, fit

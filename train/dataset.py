@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from imdb_edge import Vectorizer, Vocabulary
-from imdb_edge._data import DataError
-from imdb_edge._progress import Progress
-from imdb_edge._labeled import LabelCoder, check_text, iter_records, label_name
+from imdb_edge.io._data import DataError
+from imdb_edge.io._progress import Progress
+from imdb_edge.io._labeled import LabelCoder, check_text, iter_records, label_name
 from imdb_edge._tokenizer import iter_features, tokenize
 
 FIT, VAL, TEST = 0, 1, 2

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from imdb_edge import Vocabulary
-from imdb_edge._data import DataError
+from imdb_edge.io._data import DataError
 from imdb_edge._metrics import report as metrics_report
 
 from . import dataset
@@ -302,7 +302,7 @@ def fit(source: Source, out, cfg: FitConfig, *, test_source: Source | None = Non
 
 
 def _format_of(path) -> str:
-    from imdb_edge._labeled import detect_format
+    from imdb_edge.io._labeled import detect_format
 
     return detect_format(path)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imdb_edge._data import read_imdb
+from imdb_edge.io._data import read_imdb
 
 
 def write_imdb_csv(data, out, *, limit: int | None = None, seed: int = 0) -> list[Path]:

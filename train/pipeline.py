@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from imdb_edge import Vectorizer, Vocabulary, __version__
-from imdb_edge._data import Split, find_data, read_imdb, sha256_of
+from imdb_edge.io._data import Split, find_data, read_imdb, sha256_of
 from imdb_edge._vocab import write_atomic
 
 

@@ -26,7 +26,7 @@ SPLITS = ("train", "test")
 _MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 
 
-from ._errors import DataError  # noqa: E402 - re-exported: imdb_edge._data.DataError
+from .._errors import DataError  # noqa: E402 - re-exported: imdb_edge.io._data.DataError
 
 
 @dataclass

@@ -23,7 +23,7 @@ import zlib
 from pathlib import Path
 from typing import Iterator
 
-from ._errors import DataError
+from .._errors import DataError
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet", "folder")
 KNOWN_PAIRS = (("0", "1"), ("false", "true"), ("no", "yes"), ("neg", "pos"),

@@ -52,7 +52,7 @@ def plain_loop(path: str, out: str, model: str) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ._scorer import load
+    from .._scorer import load
 
     start = time.perf_counter()
     table = pq.read_table(path, columns=["id", "text"])
@@ -77,7 +77,7 @@ def plain_loop(path: str, out: str, model: str) -> dict:
 def run_dataset_mode(texts: list[str], rows: int, model: str) -> dict:
     from distributed import Client, LocalCluster
 
-    from .dataset import SlowWorkersWarning, local_cluster, score_dataset
+    from ..engines.dataset import SlowWorkersWarning, local_cluster, score_dataset
 
     results: dict = {"rows": rows, "model": model, "cores": os.cpu_count()}
     with tempfile.TemporaryDirectory() as folder:
@@ -97,8 +97,8 @@ def run_dataset_mode(texts: list[str], rows: int, model: str) -> dict:
             client = Client(cluster)
             try:
                 startup = time.perf_counter() - started
-                client.run(lambda: __import__("imdb_edge._batch").
-                           _batch.scorer_for(model).score(["warm up"]))
+                client.run(lambda: __import__("imdb_edge.engines._batch").
+                           engines._batch.scorer_for(model).score(["warm up"]))
                 best = None
                 for attempt in range(3):
                     out = os.path.join(folder, f"out-{key}-{attempt}")

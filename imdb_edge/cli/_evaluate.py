@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _metrics
-from ._labeled import LabelCoder, check_text, iter_records
+from .. import _metrics
+from ..io._labeled import LabelCoder, check_text, iter_records
 
 BATCH = 1024
 
@@ -188,6 +188,6 @@ def _no_nan(value):
 
 
 def _usage(message: str) -> Exception:
-    from ._cli_score import UsageError
+    from ._score import UsageError
 
     return UsageError(message)

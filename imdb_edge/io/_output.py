@@ -111,7 +111,7 @@ def _int64(values):
 
 def _compiled_formatter():
     try:
-        from ._vectorize_c import format_rows
+        from .._vectorize_c import format_rows
     except ImportError:                   # no compiled extension: Writer.format_python
         return None
     return format_rows

@@ -28,7 +28,7 @@ class BadRowsError(ValueError):
 
 def scorer_for(model: str | None = "default", threads: int = 1):
     """The :class:`Scorer` for ``model`` in this process, loaded on first use."""
-    from ._scorer import load
+    from .._scorer import load
 
     key = (str(model), threads)
     scorer = _scorers.get(key)

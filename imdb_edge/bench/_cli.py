@@ -26,9 +26,9 @@ def bench_cli(texts: list[str], model: str, repeats: int, *, short_words: int = 
     (text and jsonl output), both including the model's load, on the reviews as given and
     cut to their first ``short_words`` words (repeated to ``at_least`` lines, so the fixed
     costs do not dominate); ratios are CLI time over library time (1.0 = no overhead)."""
-    from ._bench import _best_time as _best
-    from ._scorer import load
-    from .cli import main
+    from ._measure import _best_time as _best
+    from .._scorer import load
+    from ..cli._main import run as main
 
     reps = -(-at_least // max(len(texts), 1))
     many = (texts * reps)[:max(at_least, len(texts))]

@@ -1,10 +1,4 @@
-"""``imdb-edge``: score reviews from the command line.
-
-Exit codes: 0 ok, 2 usage error (with the sub-command's usage), 1 any other failure (one line
-on stderr; ``--traceback`` shows the whole story). Nothing heavier than argparse is imported
-before it is needed, so ``--help`` and ``--version`` answer at once even where importing
-onnxruntime takes seconds.
-"""
+"""The ``imdb-edge`` parser and its commands (all but ``bench``): see :mod:`imdb_edge.cli`."""
 
 from __future__ import annotations
 
@@ -14,8 +8,8 @@ import os
 import sys
 import warnings
 
-from ._cli_score import InputError, UsageError
-from ._version import __version__
+from ._score import InputError, UsageError
+from .._version import __version__
 
 EPILOG = """examples:
   imdb-edge score "This movie was great" "Worst film ever, a total waste"
@@ -131,7 +125,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
                     help="partitions done on stderr (auto: when stderr is a terminal)")
     ds.add_argument("--traceback", action="store_true", help="show tracebacks on errors")
 
-    # Listed for --help only: main() hands "bench ..." to imdb_edge._bench before parsing.
+    # Listed for --help only: imdb_edge.cli.main() hands "bench ..." to imdb_edge.bench
+    # before parsing.
     sub.add_parser("bench", help="latency and throughput beside the alternatives "
                    "(imdb-edge bench --help)")
     return parser, commands
@@ -151,7 +146,7 @@ def _add_evaluate(sub) -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1, help="chunks scored at once, 1..64 "
                         "(default: %(default)s)")
     parser.add_argument("--traceback", action="store_true", help="show tracebacks on errors")
-    from ._labeled import add_input_options
+    from ..io._labeled import add_input_options
 
     add_input_options(parser)
     parser.add_argument("--threshold", type=float, default=0.5,
@@ -169,7 +164,7 @@ def _load(args):
 
 
 def _load_model(model, threads: int, vocab=None):
-    from ._scorer import MAX_THREADS, load
+    from .._scorer import MAX_THREADS, load
 
     if not 1 <= threads <= MAX_THREADS:
         raise UsageError(f"--threads must be in 1..{MAX_THREADS}")
@@ -181,7 +176,7 @@ def _announce_fallback() -> None:
     """One ``imdb-edge: warning:`` line when the compiled vectorizer is missing."""
     import warnings
 
-    from . import _vectorizer
+    from .. import _vectorizer
 
     if _vectorizer._vectorize_c is None and os.environ.get(_vectorizer.PURE_PYTHON_ENV) != "1":
         warnings.filterwarnings("ignore", category=RuntimeWarning, module="imdb_edge")
@@ -192,7 +187,7 @@ def _announce_fallback() -> None:
 
 
 def _progress(args, size):
-    from ._progress import Progress
+    from ..io._progress import Progress
 
     enabled = args.progress == "on" or (args.progress == "auto" and args.file is not None
                                         and sys.stderr is not None and sys.stderr.isatty())
@@ -200,7 +195,7 @@ def _progress(args, size):
 
 
 def _cmd_score(args) -> int:
-    from ._cli_score import run
+    from ._score import run
 
     if not args.texts and args.file is None:
         if sys.stdin is None or sys.stdin.isatty():
@@ -222,8 +217,8 @@ def _note_line(message, *_args, **_kwargs) -> None:
 
 
 def _cmd_score_dataset(args) -> int:
-    from ._models import chosen_model
-    from .dataset import SlowWorkersWarning, score_dataset
+    from .._models import chosen_model
+    from ..engines.dataset import SlowWorkersWarning, score_dataset
 
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be >= 1")
@@ -273,8 +268,6 @@ def _cmd_explain(args) -> int:
 
 
 def _cmd_info(args) -> int:
-    from ._models import preset_table
-
     card = _load(args).info
     presets = preset_table()
     if args.json:
@@ -289,6 +282,21 @@ def _cmd_info(args) -> int:
         print(f"  {row['name']:<10} test accuracy {row['test_accuracy']:.4f}, "
               f"{row['features']:,} features, {row['speed']}")
     return 0
+
+
+def preset_table() -> list[dict]:
+    """The bundled presets with their test accuracy, size and measured speed."""
+    from .._models import _SPEED, presets
+    from .._scorer import load
+
+    rows = []
+    for name in presets():
+        scorer = load(name)
+        rows.append({"name": name,
+                     "test_accuracy": float(scorer.metadata.get("test_accuracy", "nan")),
+                     "features": len(scorer.vectorizer.vocabulary),
+                     "speed": _SPEED.get(name, "not measured")})
+    return rows
 
 
 def _cmd_decode(args) -> int:
@@ -306,12 +314,8 @@ def _cmd_decode(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["bench"]:   # its own options and --help; see imdb_edge._bench
-        from ._bench import main as bench_main
-
-        return bench_main(argv[1:])
+def run(argv: list[str]) -> int:
+    """Every command but ``bench`` (see :func:`imdb_edge.cli.main`)."""
     parser, commands = _parser()
     args = parser.parse_args(argv)
     run = {"score": _cmd_score, "explain": _cmd_explain, "info": _cmd_info,
@@ -342,6 +346,3 @@ def _one_line(exc: BaseException) -> str:
     """An error message on one line, whatever a library put in it."""
     return " ".join(str(exc).split()) or type(exc).__name__
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,7 +2,7 @@
 probabilities and labels out, streamed in bounded memory.
 
 Input is handled in blocks, not line by line: a block of plain lines is decoded and split in
-one call each, and output is formatted a batch at a time (``_output``), so the command adds
+one call each, and output is formatted a batch at a time (``imdb_edge.io._output``), so the command adds
 little to the library's own cost (see the benchmark's CLI line). Only the standard library
 is imported until the model is loaded.
 
@@ -21,9 +21,9 @@ import select
 import stat
 from dataclasses import dataclass
 
-from ._errors import DataError
-from ._labeled import READ_ERRORS, detect_format, iter_rows, open_binary, text_encoding
-from ._output import Output, Writer
+from .._errors import DataError
+from ..io._labeled import READ_ERRORS, detect_format, iter_rows, open_binary, text_encoding
+from ..io._output import Output, Writer
 
 MAX_LINE_BYTES = 64 << 20      # a longer line is refused: memory stays bounded
 BLOCK = 1 << 18              # read at a time: text still in cache when it is scored (measured)

@@ -1,0 +1,360 @@
+"""Score a dataset on Dask: Parquet, CSV or JSON lines files (or folders of them, or fsspec
+URLs) in, Parquet out, on local processes or a ``distributed`` cluster.
+
+    from imdb_edge.dataset import score_dataset
+    score_dataset("reviews/", "scores/", text_column="text", id_column="id")
+
+or ``imdb-edge score-dataset INPUT OUTPUT --text-column text [--id-column id]
+[--scheduler processes|threads|tcp://host:8786] [--model M]`` (``pip install
+'imdb-edge[dask]'``).
+
+Every partition becomes one ``part-NNNNN.parquet`` with the columns ``<id column>`` (or
+``row``, the 0-based row number in the input), ``probability`` and ``label``, written to a
+temporary name and renamed: a task that runs again after a lost worker (Dask recomputes it)
+rewrites the same file, so every row lands exactly once. The files go to a staging folder
+that is renamed to OUTPUT when every partition is done: a failed job leaves no OUTPUT. Rows
+are in input order (partition by partition). Scores are bit-identical to
+``imdb_edge.load(model).score`` on the same texts (the same code scores each batch).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+from .._errors import DataError
+
+
+class SlowWorkersWarning(UserWarning):
+    """The cluster's workers are set up in a way that slows scoring down (the message says
+    how and what to change)."""
+
+
+_KINDS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl",
+          ".ndjson": "jsonl", ".json": "jsonl"}
+
+
+def _files_and_kind(source: str, fmt: str | None) -> tuple[list[str] | str, str]:
+    if "://" in source:                        # an fsspec URL: Dask reads it
+        kind = fmt or _KINDS.get(os.path.splitext(source.rstrip("/"))[1].lower())
+        if kind is None:
+            raise DataError(f"{source}: cannot tell the format; pass --format")
+        return source, kind
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"{source}: no such file or folder")
+    if path.is_dir():
+        files = sorted(str(p) for p in path.iterdir() if p.is_file()
+                       and not p.name.startswith((".", "_"))
+                       and (fmt or _KINDS.get(p.suffix.lower())))
+        if not files:
+            raise DataError(f"{source}: no .parquet, .csv or .jsonl files in the folder")
+        kinds = {fmt or _KINDS[Path(f).suffix.lower()] for f in files}
+        if len(kinds) > 1:
+            raise DataError(f"{source}: files of several formats ({', '.join(sorted(kinds))})")
+        return files, kinds.pop()
+    kind = fmt or _KINDS.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(f"{source}: cannot tell the format; pass --format parquet|csv|jsonl")
+    return [str(path)], kind
+
+
+def read_dataset(source: str, text_column: str, id_column: str | None = None,
+                 fmt: str | None = None, blocksize: str = "16MiB"):
+    """A Dask DataFrame of the text (and id) columns, in several partitions even for one
+    small file (Parquet: one per row group; CSV/JSON lines: one per ``blocksize``)."""
+    import dask.dataframe as dd
+
+    files, kind = _files_and_kind(source, fmt)
+    columns = [text_column] + ([id_column] if id_column else [])
+    if isinstance(files, list):
+        _check_columns(source, files[0], kind, columns)
+    try:
+        if kind == "parquet":
+            frame = dd.read_parquet(files, columns=columns, split_row_groups=True)
+        elif kind == "csv":
+            frame = dd.read_csv(files, usecols=columns, blocksize=blocksize, dtype=object,
+                                keep_default_na=False, na_filter=False)
+        else:
+            frame = dd.read_json(files, lines=True, blocksize=blocksize, dtype=False)
+            missing = [c for c in columns if c not in frame.columns]
+            if missing:
+                raise KeyError(missing[0])
+            frame = frame[columns]
+    except (KeyError, ValueError) as exc:
+        raise DataError(f"{source}: no column {_column_of(exc, columns)!r} (or unreadable "
+                        f"{kind}: {str(exc)[:160]})") from None
+    return frame
+
+
+def _check_columns(source: str, first: str, kind: str, columns: list[str]) -> None:
+    """A clear message for a missing column, from the first file's header or schema."""
+    import csv
+    import json
+
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.read_schema(first).names
+        except Exception as exc:  # noqa: BLE001 - pyarrow's own types
+            raise DataError(f"{first}: not a readable Parquet file ({str(exc)[:120]})") from None
+    elif kind == "csv":
+        with open(first, encoding="utf-8-sig", errors="replace", newline="") as handle:
+            names = next(csv.reader(handle), [])
+    else:
+        with open(first, encoding="utf-8", errors="replace") as handle:
+            line = next((l for l in handle if l.strip()), "{}")
+        try:
+            names = list(json.loads(line))
+        except ValueError:
+            raise DataError(f"{first}: line 1 is not a JSON object") from None
+    for column in columns:
+        if column not in names:
+            raise DataError(f"{source}: no column {column!r} (columns: "
+                            f"{', '.join(map(repr, names[:20]))})")
+
+
+def _column_of(exc: Exception, columns: list[str]) -> str:
+    text = str(exc)
+    return next((c for c in columns if c in text), columns[0])
+
+
+def _write_partition(frame, partition_info=None, *, staging: str, text_column: str,
+                     id_column: str | None, model: str, offsets: list[int],
+                     labels: tuple[str, str]):
+    """Score one partition and write it as ``part-NNNNN.parquet`` (atomically)."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    number = partition_info["number"]
+    if id_column:
+        ids = frame[id_column]
+        id_name = id_column
+    else:
+        ids = pd.Series(np.arange(offsets[number], offsets[number] + len(frame)))
+        id_name = "row"
+    _score_and_write(number, frame[text_column], pa.array(ids.tolist()), id_name, staging,
+                     model, labels)
+    return pd.DataFrame({"rows": [len(frame)]})
+
+
+def _parquet_parts(files: list[str]) -> list[tuple[str, int, int]]:
+    """``(file, row group, rows)`` of every row group: one task each, offsets known from the
+    metadata without reading any data."""
+    import pyarrow.parquet as pq
+
+    parts = []
+    for file in files:
+        metadata = pq.ParquetFile(file).metadata
+        parts += [(file, group, metadata.row_group(group).num_rows)
+                  for group in range(metadata.num_row_groups)]
+    return parts
+
+
+def _write_row_group(number: int, file: str, group: int, offset: int, *, staging: str,
+                     text_column: str, id_column: str | None, model: str,
+                     labels: tuple[str, str]) -> int:
+    """One row group read with pyarrow (no pandas), scored and written atomically."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = [text_column] + ([id_column] if id_column else [])
+    table = pq.ParquetFile(file).read_row_group(group, columns=list(dict.fromkeys(columns)))
+    n = table.num_rows
+    ids = table.column(id_column) if id_column else pa.array(np.arange(offset, offset + n))
+    _score_and_write(number, table.column(text_column), ids, id_column or "row", staging,
+                     model, labels)
+    return n
+
+
+def _score_and_write(number: int, texts, ids, id_name: str, staging: str, model: str,
+                     labels: tuple[str, str]) -> None:
+    """Score one partition's texts and write ``part-NNNNN.parquet`` atomically: to a
+    temporary name, then renamed (a recomputed task rewrites the same file)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ._batch import score_batch
+
+    probability = score_batch(texts, model=model, ids=ids)
+    label = np.array(labels, dtype=object)[(probability > 0.5).astype(np.int8)]
+    table = pa.table({id_name: ids, "probability": probability,
+                      "label": pa.array(label.tolist(), pa.string())})
+    final = os.path.join(staging, f"part-{number:05d}.parquet")
+    tmp = os.path.join(staging, f".part-{number:05d}.{uuid.uuid4().hex}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, final)
+
+
+def _frame_futures(client, frame, id_column, options) -> list:
+    """One task per partition of a Dask DataFrame (CSV, JSON lines, remote Parquet)."""
+    import pandas as pd
+
+    offsets = [0]
+    if id_column is None:         # row numbers need the partitions' lengths first
+        for length in client.compute(frame.map_partitions(len)).result():
+            offsets.append(offsets[-1] + int(length))
+    written = frame.map_partitions(_write_partition, offsets=offsets, **options,
+                                   meta=pd.DataFrame({"rows": pd.Series([], dtype="int64")}))
+    return client.compute(written.to_delayed())
+
+
+# Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's
+# mmap threshold at 128 KiB: every chunk's onnxruntime buffers (~2 MB for 256 reviews) are
+# then mapped, faulted in and unmapped again, and scoring in a worker took ~1.6-2x as long as
+# in a plain process (measured; see the benchmark's dataset mode). The local clusters made
+# here leave glibc's defaults alone; for a cluster of your own, see the README. (Setting the
+# variable through DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__... does not work: Dask
+# lower-cases the key, so it never matches; a YAML config file keeps the case.)
+_NANNY_MALLOC = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+
+
+def local_cluster(workers: int, processes: bool = True):
+    """A ``LocalCluster`` of ``workers`` processes (one thread each), or of one process with
+    ``workers`` threads, its workers on glibc's default allocator settings."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({_NANNY_MALLOC: None}):
+        return LocalCluster(n_workers=workers if processes else 1,
+                            threads_per_worker=1 if processes else workers,
+                            processes=processes, dashboard_address=None)
+
+
+def slow_allocator_note(client) -> str | None:
+    """A note when the workers run with a fixed glibc trim threshold (Dask's default for
+    workers started by ``dask worker``), which slows scoring down; else None."""
+    try:
+        values = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    except Exception:  # noqa: BLE001 - a note must never fail the job
+        return None
+    slow = sorted({v for v in values.values() if v is not None})
+    if not slow:
+        return None
+    return (f"workers run with MALLOC_TRIM_THRESHOLD_={slow[0]} (Dask's default), which makes "
+            "scoring ~2x slower; start them with MALLOC_TRIM_THRESHOLD_: null under "
+            "distributed.nanny.pre-spawn-environ in a Dask config file (see the README's "
+            "Scaling out)")
+
+
+def _client(scheduler: str, workers: int | None):
+    from distributed import Client
+
+    n = workers or os.cpu_count() or 1
+    if scheduler in ("processes", "threads"):
+        cluster = local_cluster(n, processes=scheduler == "processes")
+        return Client(cluster), cluster
+    return Client(scheduler), None
+
+
+def score_dataset(source: str, output: str, *, text_column: str = "text",
+                  id_column: str | None = None, model: str | None = "default",
+                  scheduler: str = "processes", workers: int | None = None,
+                  fmt: str | None = None, overwrite: bool = False, progress: bool = False,
+                  blocksize: str = "16MiB") -> dict:
+    """Score every row of ``source`` into Parquet files in ``output`` (see the module doc).
+
+    Args:
+        source: a file, a folder of files of one format, or an fsspec URL.
+        output: the folder to write; it must not exist unless ``overwrite``.
+        scheduler: ``"processes"`` (local worker processes, the default), ``"threads"``
+            (one process), or a ``distributed`` scheduler address (``tcp://host:8786``).
+        workers: local workers (processes) or threads; default: the CPU count.
+
+    Returns:
+        ``{"rows", "partitions", "output", "seconds"}``.
+
+    Raises:
+        DataError: missing input or column, an existing output, a row without text (named
+            by its id), the engine not installed.
+    """
+    try:
+        import dask  # noqa: F401
+        import distributed  # noqa: F401
+        import pyarrow  # noqa: F401
+    except ImportError as exc:
+        raise DataError(f"score-dataset needs Dask ({exc.name} is missing): pip install "
+                        "'imdb-edge[dask]'") from None
+    from ._batch import BadRowsError, scorer_for
+    from ..io._progress import Progress
+
+    start = time.perf_counter()
+    out = Path(output)
+    if out.exists() and not overwrite:
+        raise DataError(f"{output} exists; pass --overwrite to replace it")
+    labels = scorer_for(model).labels            # the model loads here, before any work
+    files, kind = _files_and_kind(source, fmt)
+    local_parquet = kind == "parquet" and isinstance(files, list)
+    if local_parquet:
+        _check_columns(source, files[0], kind, [text_column] + ([id_column] if id_column
+                                                                else []))
+        parts = _parquet_parts(files)
+    else:
+        frame = read_dataset(source, text_column, id_column, fmt, blocksize)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    client, cluster = _client(scheduler, workers)
+    try:
+        note = slow_allocator_note(client) if cluster is None else None
+        if note:
+            warnings.warn(note, SlowWorkersWarning, stacklevel=2)
+        from distributed import as_completed
+
+        options = dict(staging=str(staging), text_column=text_column, id_column=id_column,
+                       model=model, labels=labels)
+        if local_parquet:
+            offsets = [0]
+            for _, _, rows in parts:
+                offsets.append(offsets[-1] + rows)
+            futures = [client.submit(_write_row_group, number, file, group, offsets[number],
+                                     pure=False, **options)
+                       for number, (file, group, _) in enumerate(parts)]
+        else:
+            futures = _frame_futures(client, frame, id_column, options)
+        bar = Progress("score-dataset", total=len(futures), unit="partitions",
+                       enabled=progress)
+        rows = 0
+        try:
+            for done, future in enumerate(as_completed(futures), 1):
+                result = future.result()
+                rows += result if isinstance(result, int) else int(result["rows"].sum())
+                bar.update(done)
+        except BaseException as exc:
+            client.cancel(futures)    # start no more partitions
+            if isinstance(exc, BadRowsError):
+                raise DataError(f"{source}: {exc}; nothing was written") from None
+            raise
+        finally:
+            bar.close()
+        for leftover in staging.glob(".part-*.tmp"):   # a killed worker's unfinished write
+            leftover.unlink(missing_ok=True)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+        return {"rows": rows, "partitions": len(futures), "output": str(out),
+                "seconds": round(time.perf_counter() - start, 3)}
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+        _remove(staging)
+
+
+def _remove(staging: Path, seconds: float = 30.0) -> None:
+    """Remove the staging folder of a failed job. A partition still being written on a
+    remote worker can add a file while the folder is being removed; once the folder is
+    gone such a write fails, so removing until it stays gone is enough."""
+    deadline = time.monotonic() + seconds
+    while staging.exists() and time.monotonic() < deadline:
+        shutil.rmtree(staging, ignore_errors=True)
+        if staging.exists():
+            time.sleep(0.05)
