@@ -37,7 +37,7 @@ def fit(tmp_path, *args, cwd=None):
 def test_without_training_extra_says_what_to_install(tmp_path):
     data = write_labeled(tmp_path / "d.csv", ROWS, "csv")
     result = fit(tmp_path, data, "--out", tmp_path / "m")
-    assert result.returncode == 1 and "pip install 'imdb-edge[train]'" in result.stderr
+    assert result.returncode == 1 and "pip install '.[train]'" in result.stderr
     assert not (tmp_path / "m").exists()
 
 

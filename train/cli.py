@@ -99,7 +99,8 @@ def _need_training_extra() -> str | None:
     missing = [m for m in ("tensorflow", "tf2onnx", "onnx", "scipy", "matplotlib")
                if importlib.util.find_spec(m) is None]
     if missing:
-        return (f"training needs {', '.join(missing)}: pip install 'imdb-edge[train]'")
+        return (f"training needs {', '.join(missing)}: the train extra, pip install "
+                "'.[train]' in an imdb-edge checkout")
     return None
 
 
@@ -139,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "dense-form":
         if importlib.util.find_spec("onnx") is None:
-            print(f"{PROG}: error: dense-form needs onnx: pip install 'imdb-edge[train]'",
+            print(f"{PROG}: error: dense-form needs onnx (not the rest of the train extra): "
+                  "pip install onnx",
                   file=sys.stderr)
             return 1
         from imdb_edge._models import resolve_model

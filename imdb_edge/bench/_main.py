@@ -2,8 +2,8 @@
 
 imdb-edge bench (or python benchmarks/latency.py in a checkout, which adds the TensorFlow
 peers Keras and LiteRT). Everything is measured in one run on the same reviews with the same
-thread settings; each peer runs only where it is installed (pip install "imdb-edge[bench]")
-and is otherwise skipped with a one-line note. Prints a table and writes bench.json (every
+thread settings; each peer runs only where it is installed (the bench extra: pip install
+".[bench]" in a checkout) and is otherwise skipped with a one-line note. Prints a table and writes bench.json (every
 figure and the machine) and bench.png to --out. Only numpy and onnxruntime are needed for
 imdb-edge's own figures.
 """

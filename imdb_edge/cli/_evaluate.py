@@ -112,7 +112,8 @@ def write_plots(reports: list[dict], scores_and_labels, out_dir) -> list[Path] |
     try:
         import matplotlib
     except ImportError:
-        return "charts skipped: matplotlib is not installed (pip install 'imdb-edge[plots]')"
+        return ("charts skipped: matplotlib is not installed (pip install matplotlib, or "
+                "'.[plots]' in an imdb-edge checkout)")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

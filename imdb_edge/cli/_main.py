@@ -102,7 +102,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
         "score-dataset", help="score a dataset on Dask (local processes or a cluster)",
         description="Score every row of Parquet, CSV or JSON lines files (a file, a folder, or "
         "an fsspec URL) on Dask and write Parquet files (one per partition) with the id (or "
-        "row), probability and label. Needs the dask extra: pip install 'imdb-edge[dask]'.")
+        "row), probability and label. Needs the dask extra: pip install '.[dask]' in an imdb-edge checkout.")
     ds.add_argument("input", metavar="INPUT", help="file, folder or URL to read")
     ds.add_argument("output", metavar="OUTPUT", help="folder to write (must not exist unless "
                     "--overwrite)")

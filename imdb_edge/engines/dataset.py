@@ -5,8 +5,8 @@ URLs) in, Parquet out, on local processes or a ``distributed`` cluster.
     score_dataset("reviews/", "scores/", text_column="text", id_column="id")
 
 or ``imdb-edge score-dataset INPUT OUTPUT --text-column text [--id-column id]
-[--scheduler processes|threads|tcp://host:8786] [--model M]`` (``pip install
-'imdb-edge[dask]'``).
+[--scheduler processes|threads|tcp://host:8786] [--model M]`` (the dask extra: ``pip install
+'.[dask]'`` in an imdb-edge checkout).
 
 Every partition becomes one ``part-NNNNN.parquet`` with the columns ``<id column>`` (or
 ``row``, the 0-based row number in the input), ``probability`` and ``label``, written to a
@@ -281,8 +281,8 @@ def score_dataset(source: str, output: str, *, text_column: str = "text",
         import distributed  # noqa: F401
         import pyarrow  # noqa: F401
     except ImportError as exc:
-        raise DataError(f"score-dataset needs Dask ({exc.name} is missing): pip install "
-                        "'imdb-edge[dask]'") from None
+        raise DataError(f"score-dataset needs Dask ({exc.name} is missing): the dask extra, "
+                        "pip install '.[dask]' in an imdb-edge checkout") from None
     from ._batch import BadRowsError, scorer_for
     from ..io._progress import Progress
 

@@ -263,8 +263,8 @@ def _parquet(path: Path, columns: list[str | None]):
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise DataError("reading Parquet needs pyarrow: pip install 'imdb-edge[parquet]'") \
-            from None
+        raise DataError("reading Parquet needs pyarrow: pip install pyarrow (or the parquet "
+                        "extra: pip install '.[parquet]' in an imdb-edge checkout)") from None
     try:
         parquet = pq.ParquetFile(path)
     except Exception as exc:  # noqa: BLE001 - pyarrow's own error types
