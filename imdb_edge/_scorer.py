@@ -21,9 +21,10 @@ from ._contract import (COUNT_INPUT, DENSE_INPUT, FORMAT_VERSION, IDS_INPUT, OUT
 from ._errors import ModelError
 from ._explain import MAX_EXPLAIN_FEATURES, Effect, leave_one_out  # noqa: F401 - re-exported
 from ._files import MAX_MODEL_BYTES, read_regular_file
+from ._labels import LABEL_IDS, label_codes, label_names
 from ._growing import Growing, shift_index
 from ._models import VOCAB_FILE, VOCAB_FILE_GZ, chosen_model, resolve_model
-from ._tokenizer import TOKENIZER_VERSION
+from ._tokenizer import TOKENIZER_VERSIONS
 from ._vectorizer import Vectorizer, _vectorize_c, multi_hot
 from ._vocab import Vocabulary
 
@@ -99,9 +100,10 @@ class Scorer:
         if meta.get("imdb_edge.format") != FORMAT_VERSION:
             raise ModelError(f"{path}: not an imdb-edge model (metadata imdb_edge.format is "
                              f"{meta.get('imdb_edge.format')!r}, expected {FORMAT_VERSION!r})")
-        if meta.get("tokenizer_version") != str(TOKENIZER_VERSION):
+        if meta.get("tokenizer_version") not in {str(v) for v in TOKENIZER_VERSIONS}:
             raise ModelError(f"{path}: made with tokenizer version {meta.get('tokenizer_version')}"
-                             f"; this imdb_edge implements version {TOKENIZER_VERSION}")
+                             "; this imdb_edge implements versions "
+                             f"{', '.join(map(str, TOKENIZER_VERSIONS))}")
         if meta.get("vocabulary_checksum") != vocab.checksum:
             raise ModelError(f"vocabulary checksum {vocab.checksum} does not match model "
                              f"{path} ({meta.get('vocabulary_checksum')}): the vocabulary file "
@@ -219,6 +221,8 @@ class Scorer:
             array([0.63, 0.3 ], dtype=float32)
         """
         table = self.vectorizer._table
+        if type(texts) is str:         # one review: the list path, not the chunk generator
+            texts = [texts]
         if type(texts) is list and len(texts) <= self.chunk_size:   # common case, no generator
             indptr, ids, rows = table.transform_ids(texts, True)
             p = self._run_ids(indptr, ids, rows)
@@ -273,12 +277,17 @@ class Scorer:
 
     def predict(self, texts: str | Iterable[str], threshold: float = 0.5, *,
                 names: bool = False) -> np.ndarray:
-        """Labels: int8 ``(n_texts,)``, 1 (positive) where the probability is > ``threshold``;
-        with ``names=True`` the label names of :attr:`labels` instead (a str array)."""
+        """Labels: int8 ``(n_texts,)``, 1 (positive) where the probability is > ``threshold``,
+        else 0, and -1 where the text has no feature the model knows (its probability is
+        then the model's prior, which says nothing about it); with ``names=True`` the label
+        names of :attr:`labels` instead, and ``"unknown"`` for those texts (a str array)."""
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1]. Received: threshold={threshold!r}")
-        positive = (self.score(texts) > threshold).astype(np.int8)
-        return np.array(self.labels)[positive] if names else positive
+        p, known = self.score(texts, return_known=True)
+        codes = label_codes(p, known, threshold)
+        if names:
+            return label_names(codes, self.labels).astype(str)
+        return np.asarray(LABEL_IDS, np.int8)[codes]
 
     def explain(self, text: str, top: int = 10) -> list[dict]:
         """The features that move this review's score most, by leaving each one out.

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _vectorize_py
 from ._models import resolve_vocabulary
-from ._tokenizer import tokenize
+from ._tokenizer import prepare, tokenize
 from ._vocab import Vocabulary
 
 try:
@@ -94,6 +94,36 @@ def multi_hot(n_texts: int, size: int, rows: np.ndarray, ids: np.ndarray) -> np.
     return out
 
 
+def prepare_texts(texts: list) -> list:
+    """Tokenizer version 2's rules a-c (:func:`imdb_edge._tokenizer.prepare`) on every text
+    they can change; other items (non-``str`` ones included) are left for the walk to judge.
+    The compiled scan finds those texts without a Python call per text."""
+    if _vectorize_c is not None:
+        todo = _vectorize_c.may_need_preparing(texts)
+    else:
+        todo = [i for i, text in enumerate(texts) if isinstance(text, str)]
+    if not todo:
+        return texts
+    texts = list(texts)
+    for i in todo:
+        texts[i] = prepare(texts[i])
+    return texts
+
+
+class _PreparedTable:
+    """A version-1 table behind tokenizer version 2's rules a-c: version 2 is version 1 on
+    ``prepare(text)``."""
+
+    def __init__(self, table) -> None:
+        self._table = table
+        self.size, self.ngram = table.size, table.ngram
+
+    def transform_ids(self, texts, with_rows: bool = False):
+        if not isinstance(texts, list):
+            raise TypeError(f"texts must be a list. Received: {type(texts).__name__}")
+        return self._table.transform_ids(prepare_texts(texts), with_rows)
+
+
 class Vectorizer:
     """Raw text -> the model's multi-hot input, with the shared tokenizer.
 
@@ -110,6 +140,8 @@ class Vectorizer:
         self.backend = _resolve_backend(backend)
         module = _vectorize_c if self.backend == "cython" else _vectorize_py
         self._table = module.FeatureTable(vocabulary.features, vocabulary.ngram)
+        if vocabulary.tokenizer_version == 2:
+            self._table = _PreparedTable(self._table)
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, *,
@@ -160,10 +192,11 @@ class Vectorizer:
         return multi_hot(len(indptr) - 1, self.size, rows, ids)
 
     def tokenize(self, text: str) -> list[str]:
-        """The tokens of one text (the reference tokenizer), duplicates kept."""
+        """The tokens of one text (the reference tokenizer of this vocabulary's tokenizer
+        version), duplicates kept."""
         if not isinstance(text, str):
             raise TypeError(f"text must be str. Received: {type(text).__name__}")
-        return tokenize(text)
+        return tokenize(text, self.vocabulary.tokenizer_version)
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         """Feature ids back to their words (or space-joined n-grams).

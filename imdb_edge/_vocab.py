@@ -34,7 +34,8 @@ from typing import Iterable
 
 from ._errors import ModelError
 from ._files import MAX_FEATURES, MAX_VOCABULARY_BYTES, gunzip_capped, read_regular_file
-from ._tokenizer import MAX_NGRAM, TOKEN_PATTERN, TOKENIZER_VERSION, iter_features, tokenize
+from ._tokenizer import (MAX_NGRAM, TOKEN_PATTERN, TOKENIZER_VERSION, TOKENIZER_VERSIONS,
+                         iter_features, tokenize)
 
 _MAGIC = "#imdb-edge-vocabulary"
 _HEADER_KEYS = ("tokenizer_version", "ngram", "size", "checksum")
@@ -88,16 +89,17 @@ class Vocabulary:
     Args:
         features: the features, most frequent first; no duplicates.
         ngram: the longest n-gram the features may hold (1 = words only).
-        tokenizer_version: the tokenizer version the features were made with.
+        tokenizer_version: the tokenizer version the features were made with (1 or 2;
+            default 1, as in earlier releases).
     """
 
     def __init__(self, features: list[str], *, ngram: int = 1,
-                 tokenizer_version: int = TOKENIZER_VERSION, _checked: bool = False) -> None:
+                 tokenizer_version: int = 1, _checked: bool = False) -> None:
         if not 1 <= ngram <= MAX_NGRAM:
             raise ValueError(f"ngram must be 1..{MAX_NGRAM}. Received: ngram={ngram!r}")
-        if tokenizer_version != TOKENIZER_VERSION:
+        if tokenizer_version not in TOKENIZER_VERSIONS:
             raise ValueError(
-                f"this imdb_edge implements tokenizer version {TOKENIZER_VERSION}. "
+                f"this imdb_edge implements tokenizer versions {TOKENIZER_VERSIONS}. "
                 f"Received: tokenizer_version={tokenizer_version!r}")
         self.features = list(features)
         self.ngram = ngram
@@ -127,7 +129,7 @@ class Vocabulary:
 
     @classmethod
     def build(cls, texts: Iterable[str], *, size: int = 10_000, ngram: int = 1,
-              min_count: int = 1) -> "Vocabulary":
+              min_count: int = 1, tokenizer_version: int = 1) -> "Vocabulary":
         """The ``size`` most frequent features of ``texts``.
 
         Frequency is the number of occurrences over all texts; ties are broken by the
@@ -139,6 +141,7 @@ class Vocabulary:
             size: the most features to keep (fewer if the texts have fewer).
             ngram: 1 for words, 2 for words + bigrams, 3 for + trigrams.
             min_count: drop features seen fewer times than this.
+            tokenizer_version: 1 or 2 (see :mod:`imdb_edge._tokenizer`).
         """
         if size < 1:
             raise ValueError(f"size must be >= 1. Received: size={size!r}")
@@ -146,10 +149,11 @@ class Vocabulary:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
-            counts.update(iter_features(tokenize(text), ngram))
+            counts.update(iter_features(tokenize(text, tokenizer_version), ngram))
         ranked = sorted((item for item in counts.items() if item[1] >= min_count),
                         key=lambda item: (-item[1], item[0]))
-        return cls([feature for feature, _ in ranked[:size]], ngram=ngram)
+        return cls([feature for feature, _ in ranked[:size]], ngram=ngram,
+                   tokenizer_version=tokenizer_version)
 
     # -- file I/O ----------------------------------------------------------------------
 
@@ -215,9 +219,9 @@ class Vocabulary:
             raise fail("header values tokenizer_version, ngram and size must be integers") from None
         if not 1 <= size <= MAX_FEATURES:
             raise fail(f"size={size} is not in 1..{MAX_FEATURES:,}")
-        if version != TOKENIZER_VERSION:
+        if version not in TOKENIZER_VERSIONS:
             raise fail(f"made with tokenizer version {version}; this imdb_edge implements "
-                       f"version {TOKENIZER_VERSION}")
+                       f"versions {', '.join(map(str, TOKENIZER_VERSIONS))}")
         if not 1 <= ngram <= MAX_NGRAM:
             raise fail(f"ngram={ngram} is not in 1..{MAX_NGRAM}")
         features = lines[1 + len(_HEADER_KEYS):]

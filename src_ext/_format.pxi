@@ -30,8 +30,9 @@ cdef enum:
 
 cdef struct Column:
     int kind
-    const char* text[2]           # a literal (text[0]) or the two choices
-    Py_ssize_t size[2]
+    const char* text[3]           # a literal (text[0]) or the two or three choices
+    Py_ssize_t size[3]
+    int n_choices
     const int64_t* ints
     const float* floats
     int decimals
@@ -127,7 +128,7 @@ def format_rows(list columns, Py_ssize_t n):
 
     Each column is a tuple: ``("literal", bytes)``, ``("int", int64 array)``, ``("fixed",
     float32 array, decimals)`` (values in [0, 1], 1 <= decimals <= 6), ``("choice", int8 array
-    of 0/1, (bytes, bytes))`` or ``("str", list of str)``. Raises ValueError for anything
+    of 0/1(/2), (bytes, bytes[, bytes]))`` or ``("str", list of str)``. Raises ValueError for anything
     else (the caller then formats in Python).
     """
     cdef Py_ssize_t m = len(columns), i, j, bound = 0, size
@@ -185,9 +186,12 @@ cdef Py_ssize_t _column_bound(const Column* c, Py_ssize_t n) except -1:
         return (2 + c.decimals) * n            # "0." or "1." and the decimals
     if c.kind == COL_CHOICE:
         for i in range(n):
-            if c.choice[i] != 0 and c.choice[i] != 1:
-                raise ValueError(f"choice {c.choice[i]} is not 0 or 1")
-        return max(c.size[0], c.size[1]) * n
+            if c.choice[i] < 0 or c.choice[i] >= c.n_choices:
+                raise ValueError(f"choice {c.choice[i]} is not in 0..{c.n_choices - 1}")
+        size = c.size[0]
+        for i in range(1, c.n_choices):
+            size = max(size, c.size[i])
+        return size * n
     for i in range(n):                         # COL_STR: the exact UTF-8 sizes
         PyUnicode_AsUTF8AndSize(<object>c.items[i], &size)
         total += size
@@ -215,8 +219,11 @@ cdef int _column(Column* c, tuple spec, Py_ssize_t n, list keep) except -1:
         array = np.ascontiguousarray(spec[1], dtype=np.int8)
         c.kind = COL_CHOICE
         c.choice = <const int8_t*><size_t>_pointer(array, n, keep)
-        _bytes_of(c, 0, spec[2][0], keep)
-        _bytes_of(c, 1, spec[2][1], keep)
+        if not 2 <= len(spec[2]) <= 3:
+            raise ValueError("a choice column has two or three choices")
+        c.n_choices = len(spec[2])
+        for i in range(c.n_choices):
+            _bytes_of(c, i, spec[2][i], keep)
     elif kind == "str":
         items = spec[1]
         if type(items) is not list or len(items) != n:

@@ -1127,3 +1127,57 @@ def first_non_finite(array) -> int:
 
 
 include "_format.pxi"
+
+
+# -- tokenizer version 2: which texts can rules a-c change? ------------------------------------
+# prepare() (imdb_edge._tokenizer, rules a-c) changes a text only if it holds "&" (an HTML
+# reference), an emoticon, or a character outside ASCII that NFC could recompose. A 1-byte
+# (Latin-1) text is always in NFC (no two Latin-1 characters compose, none decomposes; the
+# tests check every pair), so it needs prepare() only for "&" or an emoticon's first two or
+# three characters: eyes [:;=] then a mouth, or eyes, a nose [-o^'] and a mouth; "xD"/"XD";
+# "<3"; "</". This scan is a superset of those cases (it ignores the emoticon's neighbours),
+# so the texts it passes over are exactly those prepare() returns unchanged.
+cdef uint8_t _EYES[256]
+cdef uint8_t _NOSE[256]
+cdef uint8_t _MOUTH[256]
+for _c in range(256):
+    _EYES[_c] = chr(_c) in ":;="
+    _NOSE[_c] = chr(_c) in "-o^'"
+    _MOUTH[_c] = chr(_c) in ")]}>3D([{<Pp/\\|SOo*"
+
+
+cdef bint _latin1_may_change(const uint8_t* s, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef uint8_t c, d
+    for i in range(n):
+        c = s[i]
+        if c == 38:                                   # "&"
+            return True
+        if i + 1 >= n:
+            break
+        d = s[i + 1]
+        if _EYES[c]:
+            if _MOUTH[d] or (_NOSE[d] and i + 2 < n and _MOUTH[s[i + 2]]):
+                return True
+        elif (c == 120 or c == 88) and d == 68:       # "xD", "XD"
+            return True
+        elif c == 60 and (d == 51 or d == 47):        # "<3", "</"
+            return True
+    return False
+
+
+def may_need_preparing(list texts):
+    """Indices of the items of ``texts`` (IN) that are ``str`` and that tokenizer version 2's
+    ``prepare()`` can change; every other ``str`` item is returned unchanged by it."""
+    cdef list out = []
+    cdef Py_ssize_t i
+    cdef object text
+    for i in range(len(texts)):
+        text = texts[i]
+        if not PyUnicode_Check(text):
+            continue
+        if PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND:
+            out.append(i)
+        elif _latin1_may_change(<const uint8_t*>PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text)):
+            out.append(i)
+    return out

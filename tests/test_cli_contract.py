@@ -134,16 +134,45 @@ def test_one_label_vocabulary_and_kept_ids(tmp_path, capsys):
     rows = [json.loads(l) for l in out.splitlines()]
     assert code == 0 and [r["id"] for r in rows] == ["a1", 7, None]
     assert [r["line"] for r in rows] == [1, 3, 4]
-    assert [r["label"] for r in rows] == ["positive", "negative", "positive"]
-    assert [r["label_id"] for r in rows] == [1, 0, 1]
+    assert [r["label"] for r in rows] == ["positive", "negative", "unknown"]   # claims no class
+    assert [r["label_id"] for r in rows] == [1, 0, -1]
     assert rows[2]["known_features"] == 0 and rows[0]["known_features"] == 2
     assert "1 of 3 reviews had no word the model knows" in err
     code, out, _ = run(capsys, "score", "--file", str(path), "--keep", "id", "--format", "csv")
     lines = out.splitlines()
     assert lines[0] == "index,line,id,probability,label,label_id,known_features"
     assert lines[1].startswith("0,1,a1,") and lines[1].endswith(",positive,1,2")
+    assert lines[3].startswith("2,4,,") and lines[3].endswith(",unknown,-1,0")
     code, out, _ = run(capsys, "score", "--file", str(path), "--field", "text")
-    assert [l.split("\t")[1] for l in out.splitlines()] == ["positive", "negative", "positive"]
+    assert [l.split("\t")[1] for l in out.splitlines()] == ["positive", "negative", "unknown"]
+
+
+@pytest.mark.parametrize("fmt", ["text", "jsonl", "csv"])
+def test_unknown_label_in_every_format_and_both_formatters(fmt):
+    import numpy as np
+
+    from imdb_edge.io._output import Writer
+
+    writer = Writer(fmt, ("neg", "pos"), lines=False, keep=None)
+    p = np.array([0.9, 0.1, 0.52], np.float32)
+    from imdb_edge._labels import label_codes
+
+    codes = label_codes(p, np.array([3, 2, 0]))
+    assert codes.tolist() == [1, 0, 2]
+    compiled = writer.format(0, None, p, codes, np.array([3, 2, 0]))
+    reference = writer.format_python(0, None, p, codes, np.array([3, 2, 0]))
+    compiled = compiled.decode() if isinstance(compiled, bytes) else compiled
+    assert compiled == reference
+    last = reference.splitlines()[-1]
+    assert "unknown" in last and "pos" not in last and "neg" not in last
+    if fmt != "text":
+        assert "-1" in last
+
+
+def test_predict_names_unknown_for_text_without_known_feature():
+    labels = imdb_edge.predict(["A wonderful, moving film", "", "\U0001F621"], names=True)
+    assert labels.tolist()[1:] == ["unknown", "unknown"] and labels[0] == "positive"
+    assert imdb_edge.predict(["", "A wonderful, moving film"]).tolist() == [-1, 1]
 
 
 @pytest.mark.parametrize("name, content", [

@@ -196,3 +196,41 @@ def test_usage_errors(tmp_path, capsys):
         main(["evaluate", "--file", str(path), "--delimiter", ";;"])
     code, _, err = run(capsys, "evaluate", "--file", str(path), "--positive", "maybe")
     assert code == 1 and "--positive 'maybe' is not one of the labels" in err
+
+
+def test_accuracy_by_text_length(tmp_path, capsys):
+    rows = [("great", "pos"), ("awful", "neg"), ("a great film " * 5, "pos"),
+            ("dull and awful, a waste " * 10, "neg"), ("a wonderful film, a joy " * 30, "pos"),
+            ("", "pos")]
+    path = tmp_path / "d.csv"
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        w.writerows(rows)
+    code, out, _ = run(capsys, "evaluate", "--file", str(path), "--json")
+    report = json.loads(out)
+    buckets = {b["bucket"]: b for b in report["by_length"]}
+    assert [b["bucket"] for b in report["by_length"]] == ["<= 10 words", "11-30 words",
+                                                          "31-100 words", "> 100 words"]
+    assert [buckets[k]["n"] for k in buckets] == [3, 1, 1, 1]      # "" counts as 0 words
+    assert sum(b["n"] for b in report["by_length"]) == report["n"] == len(rows)
+    words = np.array([len(t.split()) for t, _ in rows])
+    y = np.array([l == "pos" for _, l in rows])
+    p = imdb_edge.score([t for t, _ in rows])
+    short = words <= 10
+    assert buckets["<= 10 words"]["accuracy"] == pytest.approx(np.mean((p[short] > 0.5) == y[short]))
+    assert report["no_known_features"] == 1
+    code, out, _ = run(capsys, "evaluate", "--file", str(path))
+    assert "accuracy, <= 10 words (n)" in out and "(3)" in out
+
+
+def test_bare_str_scores_as_a_one_item_list():
+    text = "A wonderful film"
+    assert np.array_equal(imdb_edge.score(text), imdb_edge.score([text]))
+    scorer = imdb_edge.load()
+    p, known = scorer.score(text, return_known=True)
+    p_list, known_list = scorer.score([text], return_known=True)
+    assert p.shape == (1,) and np.array_equal(p, p_list) and np.array_equal(known, known_list)
+    assert known[0] >= 2

@@ -23,7 +23,7 @@ def scorer():
 def test_bundled_model_card(scorer):
     info = scorer.info
     assert info["preset"] == "default" and info["input_form"] == "ids"
-    assert info["tokenizer_version"] == imdb_edge.TOKENIZER_VERSION
+    assert info["tokenizer_version"] == scorer.vectorizer.vocabulary.tokenizer_version
     assert isinstance(info["test_accuracy"], float) and isinstance(info["seed"], int)
     assert info["labels"]["positive"] == "positive" and "contract" in info
     assert int(info["vocabulary_size"]) == 10_000

@@ -36,7 +36,7 @@ def _write(tmp_path, text, name="vocab.txt"):
 @pytest.mark.parametrize("mutate, message", [
     (lambda t: "", "file is empty"),
     (lambda t: "hello\nworld\n", "not an imdb-edge vocabulary"),
-    (lambda t: t.replace("#tokenizer_version=1", "#tokenizer_version=2"), "tokenizer version 2"),
+    (lambda t: t.replace("#tokenizer_version=1", "#tokenizer_version=3"), "tokenizer version 3"),
     (lambda t: t.rsplit("\n", 3)[0] + "\n", "truncated"),
     (lambda t: t.replace("\ngreat\n", "\ngrand\n"), "checksum"),
     (lambda t: t + "the\n", "size="),

@@ -137,6 +137,18 @@ def dense_from_ids(path: str | os.PathLike, out: str | os.PathLike) -> Path:
     model = onnx.load(str(path))
     graph = model.graph
     nodes = {node.name: node for node in graph.node}
+    if "linear/gather" in nodes:
+        dense = linear_dense_from_ids(model)
+        metadata = {entry.key: entry.value for entry in model.metadata_props}
+        metadata["input_form"] = "dense"
+        _set_metadata(dense, metadata)
+        dense.doc_string = contract_doc(metadata, "dense")
+        onnx.checker.check_model(dense)
+        out = Path(out)
+        tmp = out.with_name(f".{out.name}.tmp")
+        onnx.save(dense, str(tmp))
+        os.replace(tmp, out)
+        return out
     gather, scatter = nodes.get("ids_form/gather"), nodes.get("ids_form/sum")
     if gather is None or scatter is None:
         raise ExportError(f"{path}: not an ids-form imdb-edge model")
@@ -269,3 +281,150 @@ def bundle(run_dir: str | os.PathLike, preset: str, *, gzip_vocabulary: bool = F
     shutil.copy(run_dir / "model.onnx", tmp)
     os.replace(tmp, target / "model.onnx")
     return target
+
+
+# -- linear models with a length-aware calibration (the "default" preset) -----------------------
+
+LINEAR_ARCHITECTURE = "linear-length-calibrated"
+
+
+def linear_graph(weights: np.ndarray, bias: float, calibration: tuple[float, float],
+                 form: str = "ids"):
+    """ONNX graph of ``p = sigmoid(s / (t0 + t1 ln(1 + k)) + b)``, ``s`` the sum of the
+    text's feature weights and ``k`` their number, in the ids or the dense input form."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    t0, t1 = calibration
+    init = [numpy_helper.from_array(np.asarray(weights, np.float32).reshape(-1, 1), "linear/weights"),
+            numpy_helper.from_array(np.array([bias], np.float32), "linear/bias"),
+            numpy_helper.from_array(np.array([t0], np.float32), "linear/t0"),
+            numpy_helper.from_array(np.array([t1], np.float32), "linear/t1"),
+            numpy_helper.from_array(np.array([1.0], np.float32), "linear/one"),
+            numpy_helper.from_array(np.array([1], np.int64), "linear/width"),
+            numpy_helper.from_array(np.array([1], np.int64), "linear/axis1")]
+    size = len(weights)
+    if form == "ids":
+        inputs = [helper.make_tensor_value_info(_scorer.IDS_INPUT, TensorProto.INT32, ["nnz"]),
+                  helper.make_tensor_value_info(_scorer.ROWS_INPUT, TensorProto.INT64, ["nnz", 1]),
+                  helper.make_tensor_value_info(_scorer.COUNT_INPUT, TensorProto.INT64, [1])]
+        nodes = [
+            helper.make_node("Gather", ["linear/weights", _scorer.IDS_INPUT], ["linear/picked"],
+                             axis=0, name="linear/gather"),
+            helper.make_node("Concat", [_scorer.COUNT_INPUT, "linear/width"], ["linear/shape"],
+                             axis=0, name="linear/shape"),
+            helper.make_node("ConstantOfShape", ["linear/shape"], ["linear/zeros"],
+                             value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]),
+                             name="linear/zeros"),
+            helper.make_node("ScatterND", ["linear/zeros", _scorer.ROWS_INPUT, "linear/picked"],
+                             ["linear/sum"], reduction="add", name="linear/sum"),
+            helper.make_node("Shape", ["linear/picked"], ["linear/picked_shape"],
+                             name="linear/picked_shape"),
+            helper.make_node("ConstantOfShape", ["linear/picked_shape"], ["linear/ones"],
+                             value=helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0]),
+                             name="linear/ones"),
+            helper.make_node("ScatterND", ["linear/zeros", _scorer.ROWS_INPUT, "linear/ones"],
+                             ["linear/known"], reduction="add", name="linear/count"),
+        ]
+    else:
+        inputs = [helper.make_tensor_value_info(_scorer.DENSE_INPUT, TensorProto.FLOAT,
+                                                ["n_texts", size])]
+        nodes = [
+            helper.make_node("MatMul", [_scorer.DENSE_INPUT, "linear/weights"], ["linear/sum"],
+                             name="linear/matmul"),
+            helper.make_node("ReduceSum", [_scorer.DENSE_INPUT, "linear/axis1"], ["linear/known"],
+                             keepdims=1, name="linear/count"),
+        ]
+    nodes += [
+        helper.make_node("Add", ["linear/known", "linear/one"], ["linear/k1"], name="linear/k1"),
+        helper.make_node("Log", ["linear/k1"], ["linear/log"], name="linear/log"),
+        helper.make_node("Mul", ["linear/log", "linear/t1"], ["linear/slope"], name="linear/slope"),
+        helper.make_node("Add", ["linear/slope", "linear/t0"], ["linear/temperature"],
+                         name="linear/temperature"),
+        helper.make_node("Div", ["linear/sum", "linear/temperature"], ["linear/scaled"],
+                         name="linear/scaled"),
+        helper.make_node("Add", ["linear/scaled", "linear/bias"], ["linear/logit"],
+                         name="linear/logit"),
+        helper.make_node("Sigmoid", ["linear/logit"], [_scorer.OUTPUT], name="linear/sigmoid"),
+    ]
+    output = helper.make_tensor_value_info(_scorer.OUTPUT, TensorProto.FLOAT, ["n_texts", 1])
+    graph = helper.make_graph(nodes, "imdb_edge_linear", inputs, [output], init)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="imdb-edge-train")
+    model.ir_version = 8
+    return model
+
+
+def linear_dense_from_ids(proto):
+    """The dense form of a linear model written by :func:`export_linear`."""
+    from onnx import numpy_helper
+
+    init = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    return linear_graph(init["linear/weights"].reshape(-1), float(init["linear/bias"][0]),
+                        (float(init["linear/t0"][0]), float(init["linear/t1"][0])), "dense")
+
+
+def export_linear(weights: np.ndarray, bias: float, calibration: tuple[float, float],
+                  vocab: Vocabulary, out_dir: str | os.PathLike, *, test_texts: list[str],
+                  expected: np.ndarray, metrics: dict, preset: str = "default",
+                  tolerance: float = TOLERANCE, dense_check_limit: int = 64) -> dict[str, Path]:
+    """Write ``model.onnx`` (ids form), ``model_dense.onnx`` and ``vocab.txt`` of a linear
+    model; both forms are scored with the runtime on ``test_texts`` and must match
+    ``expected`` (a numpy evaluation of the same function) within ``tolerance``, else
+    :class:`ExportError` and nothing lands."""
+    import onnx
+
+    out_dir = Path(out_dir)
+    metadata = {
+        "imdb_edge.format": _scorer.FORMAT_VERSION,
+        "preset": preset,
+        "architecture": LINEAR_ARCHITECTURE,
+        "tokenizer_version": vocab.tokenizer_version,
+        "vocabulary_checksum": vocab.checksum,
+        "vocabulary_size": len(vocab),
+        "ngram": vocab.ngram,
+        "train_data_sha256": metrics.get("data_sha256", ""),
+        **{key: f"{metrics[key]:.6f}" for key in ("test_loss", "test_accuracy", "test_ece")
+           if metrics.get(key) is not None},
+        "calibration": f"t0={calibration[0]:.6f} t1={calibration[1]:.6f}",
+        "imdb_edge_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "trainer": "scipy L-BFGS-B " + metrics.get("versions", {}).get("scipy", ""),
+        "onnx_opset": OPSET,
+        "seed": metrics.get("seed", ""),
+    }
+    ids = linear_graph(weights, bias, calibration, "ids")
+    dense = linear_graph(weights, bias, calibration, "dense")
+    _set_metadata(ids, {**metadata, "input_form": "ids"})
+    _set_metadata(dense, {**metadata, "input_form": "dense"})
+    text = {k: str(v) for k, v in metadata.items()}
+    ids.doc_string = contract_doc(text, "ids")
+    dense.doc_string = contract_doc(text, "dense")
+    onnx.checker.check_model(ids)
+    onnx.checker.check_model(dense)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
+    try:
+        vocab.save(staging / "vocab.txt")
+        onnx.save(ids, staging / "model.onnx")
+        dense_dir = staging / "dense"
+        dense_dir.mkdir()
+        onnx.save(dense, dense_dir / "model.onnx")
+        shutil.copy(staging / "vocab.txt", dense_dir / "vocab.txt")
+        expected = np.asarray(expected, dtype=np.float32).reshape(-1)
+        for name, folder in (("ids", staging), ("dense", dense_dir)):
+            n = len(test_texts) if name == "ids" else dense_check_limit
+            got = _scorer.load(folder, threads=1).score(test_texts[:n])
+            diff = float(np.max(np.abs(got - expected[:n]))) if len(got) else 0.0
+            metrics[f"onnx_{name}_max_abs_diff"] = diff
+            if not diff <= tolerance:
+                raise ExportError(f"onnxruntime ({name} form) differs from the numpy model by "
+                                  f"{diff:.3g} > {tolerance:g} on the test reviews; not written")
+        paths = {"vocab": out_dir / "vocab.txt", "model": out_dir / "model.onnx",
+                 "dense": out_dir / "model_dense.onnx"}
+        os.replace(staging / "vocab.txt", paths["vocab"])
+        os.replace(dense_dir / "model.onnx", paths["dense"])
+        os.replace(staging / "model.onnx", paths["model"])
+        return paths
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -17,6 +17,24 @@ from .. import _metrics
 from ..io._labeled import LabelCoder, check_text, iter_records
 
 BATCH = 1024
+# Text length buckets of the "by length" figures: whitespace-separated words, upper bounds.
+LENGTH_BUCKETS = ((10, "<= 10 words"), (30, "11-30 words"), (100, "31-100 words"),
+                  (None, "> 100 words"))
+
+
+def by_length(words: np.ndarray, y: np.ndarray, p: np.ndarray, threshold: float) -> list[dict]:
+    """Accuracy and count per length bucket (:data:`LENGTH_BUCKETS`; ``words`` per text);
+    a bucket with no text has accuracy None."""
+    out, low = [], 0
+    for high, name in LENGTH_BUCKETS:
+        mask = (words > low) if high is None else ((words > low) & (words <= high))
+        if low == 0:
+            mask |= words == 0
+        n = int(mask.sum())
+        accuracy = float(np.mean((p[mask] > threshold) == y[mask])) if n else None
+        out.append({"bucket": name, "n": n, "accuracy": accuracy})
+        low = high if high is not None else low
+    return out
 
 
 def evaluate(scorers: list, path, *, text_column: str = "text", label_column: str = "label",
@@ -32,14 +50,19 @@ def evaluate(scorers: list, path, *, text_column: str = "text", label_column: st
     coder = LabelCoder(path)
     codes: list[np.ndarray] = []
     scores: list[list[np.ndarray]] = [[] for _ in scorers]
+    known: list[list[np.ndarray]] = [[] for _ in scorers]
+    words: list[np.ndarray] = []
     texts: list[str] = []
     batch_codes: list[int] = []
     empty = 0
 
     def flush() -> None:
         for i, scorer in enumerate(scorers):
-            scores[i].append(scorer.score(texts))
+            p, k = scorer.score(texts, return_known=True)
+            scores[i].append(p)
+            known[i].append(k)
         codes.append(np.array(batch_codes, np.int8))
+        words.append(np.array([len(t.split()) for t in texts], np.int32))
         if progress is not None:
             progress(sum(len(c) for c in codes))
         texts.clear()
@@ -57,14 +80,18 @@ def evaluate(scorers: list, path, *, text_column: str = "text", label_column: st
     if texts:
         flush()
     y_codes = np.concatenate(codes) if codes else np.zeros(0, np.int8)
+    n_words = np.concatenate(words) if words else np.zeros(0, np.int32)
     reports = []
-    for scorer, parts in zip(scorers, scores):
+    for scorer, parts, known_parts in zip(scorers, scores, known):
         names, flip, rule = coder.order(positive, model_labels=scorer.labels)
         y = (1 - y_codes) if flip else y_codes
         p = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         report = {"model": str(scorer.path), "labels": {"negative": names[0],
                                                         "positive": names[1], "rule": rule},
-                  "blank_texts": empty, **_metrics.report(y, p, threshold=threshold, names=names)}
+                  "blank_texts": empty, **_metrics.report(y, p, threshold=threshold, names=names),
+                  "no_known_features": int(sum(int(np.count_nonzero(k == 0))
+                                               for k in known_parts)),
+                  "by_length": by_length(n_words, y, p, threshold)}
         reports.append(report)
         if arrays is not None:
             arrays.append((y, p))
@@ -93,6 +120,11 @@ def format_table(reports: list[dict]) -> str:
                        for r in reports])]
     rows.append(("positive label", [r["labels"]["positive"] for r in reports]))
     rows += [(name, [fn(r) for r in reports]) for name, fn in _ROWS]
+    rows.append(("no known feature (unknown)", [f"{r['no_known_features']:,}" for r in reports]))
+    for i, (_, name) in enumerate(LENGTH_BUCKETS):
+        rows.append((f"accuracy, {name} (n)",
+                     [f"{r['by_length'][i]['accuracy']:.4f} ({r['by_length'][i]['n']:,})"
+                      if r["by_length"][i]["n"] else "- (0)" for r in reports]))
     for side in ("negative", "positive"):
         rows.append((f"{side}: precision recall",
                      [f"{r['per_class'][r['labels'][side]]['precision']:.4f} "

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from .._errors import DataError
 from ..io._labeled import READ_ERRORS, detect_format, iter_rows, open_binary, text_encoding
+from .._labels import label_codes
 from ..io._output import Output, Writer
 
 MAX_LINE_BYTES = 64 << 20      # a longer line is refused: memory stays bounded
@@ -400,7 +401,7 @@ def run(args, load, progress_factory) -> int:
     try:
         for batch in batches(blocks, args.batch_size):
             p, known = scorer.score(batch.texts, return_known=True)
-            labels = (p > args.threshold).astype(np.int8)
+            labels = label_codes(p, known, args.threshold)
             out.write(writer.format(index, batch, p, labels, known))
             index += len(p)
             unknown += int(np.count_nonzero(known == 0))

@@ -66,7 +66,7 @@ def _reason(value) -> str:
 
 
 def score_batch(texts, *, model: str | None = "default", threads: int = 1,
-                ids=None) -> np.ndarray:
+                ids=None, return_known: bool = False):
     """Probabilities (float32) of a batch of texts; bit-identical to ``load(model).score``.
 
     Args:
@@ -74,10 +74,12 @@ def score_batch(texts, *, model: str | None = "default", threads: int = 1,
         model: preset name or model folder (loaded once per process).
         threads: as in :func:`imdb_edge.load`.
         ids: the rows' ids (same length), used to name bad rows.
+        return_known: also return each text's known-feature count (int32), as
+            ``Scorer.score`` does.
 
     Raises:
         BadRowsError: a null or non-string text; nothing of the batch is returned.
     """
     values = as_text_list(texts)
     check_texts(values, ids)
-    return scorer_for(model, threads).score(values)
+    return scorer_for(model, threads).score(values, return_known=return_known)

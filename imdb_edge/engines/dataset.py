@@ -182,10 +182,11 @@ def _score_and_write(number: int, texts, ids, id_name: str, staging: str, model:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from .._labels import label_codes, label_names
     from ._batch import score_batch
 
-    probability = score_batch(texts, model=model, ids=ids)
-    label = np.array(labels, dtype=object)[(probability > 0.5).astype(np.int8)]
+    probability, known = score_batch(texts, model=model, ids=ids, return_known=True)
+    label = label_names(label_codes(probability, known), labels)
     table = pa.table({id_name: ids, "probability": probability,
                       "label": pa.array(label.tolist(), pa.string())})
     final = os.path.join(staging, f"part-{number:05d}.parquet")

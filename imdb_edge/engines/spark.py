@@ -34,17 +34,18 @@ def score_partitions(text_column: str = "text", *, model: str | None = "default"
     """A function for ``DataFrame.mapInPandas``: each pandas batch with ``probability``
     (float32) and ``label`` (the model's label name) appended."""
     def score_frames(frames):
-        import numpy as np
-
         from ._batch import scorer_for
 
-        labels = np.array(scorer_for(model, threads).labels, dtype=object)
+        from .._labels import label_codes, label_names
+
+        labels = scorer_for(model, threads).labels
         for frame in frames:
             ids = frame[id_column] if id_column else None
-            probability = score_batch(frame[text_column], model=model, threads=threads, ids=ids)
+            probability, known = score_batch(frame[text_column], model=model, threads=threads,
+                                             ids=ids, return_known=True)
             frame = frame.copy()
             frame["probability"] = probability
-            frame["label"] = labels[(probability > 0.5).astype(np.int8)]
+            frame["label"] = label_names(label_codes(probability, known), labels)
             yield frame
 
     return score_frames

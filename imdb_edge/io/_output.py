@@ -2,6 +2,11 @@
 ``jsonl`` or ``csv`` (index, line, kept column, probability, label, label_id,
 known_features).
 
+Labels: 1 (the model's positive label name, ``label_id`` 1), 0 (its negative one,
+``label_id`` 0) or, for a text with no feature the model knows, 2: ``unknown``
+(:data:`UNKNOWN_LABEL`, ``label_id`` -1), which claims no class; its probability is the
+model's prior (the bias); see :mod:`imdb_edge._labels`.
+
 Formatting one line per review with Python's ``%`` cost as much as scoring short reviews,
 so each batch's lines are built in C by the extension's ``format_rows``, byte for byte what
 :meth:`Writer.format_python` (the reference, and the fallback) gives; ``tests/test_output.py``
@@ -17,12 +22,15 @@ import itertools
 import json
 import os
 
+from .._labels import LABEL_IDS as _LABEL_IDS, UNKNOWN_LABEL
+
 
 class Writer:
     """Formats a batch at a time. :meth:`format` gives UTF-8 bytes built in C where it can,
     else a ``str`` from :meth:`format_python`, the reference it equals byte for byte."""
 
     def __init__(self, fmt: str, names: tuple[str, str], *, lines: bool, keep: str | None):
+        names = (*names, UNKNOWN_LABEL)
         self.fmt, self.names, self.lines, self.keep = fmt, names, lines, keep
         self.json_names = [json.dumps(n, ensure_ascii=False) for n in names]
         self.format_rows = _compiled_formatter() if not (fmt == "csv" and keep) else None
@@ -56,7 +64,7 @@ class Writer:
             return [("fixed", p, 4), ("literal", b"\t"), label, ("literal", b"\n")]
         index = ("int", np.arange(start, start + len(p), dtype=np.int64))
         lines = ("int", _int64(block.lines)) if self.lines else None
-        label_id = ("choice", labels, (b"0", b"1"))
+        label_id = ("choice", labels, tuple(str(i).encode() for i in _LABEL_IDS))
         if self.fmt == "jsonl":
             columns = [("literal", b'{"index": '), index]
             if lines:
@@ -93,12 +101,12 @@ class Writer:
                 values.append([_json_value(v) for v in block.kept])
             template = head + '"probability": %.6f, "label": %s, "label_id": %d, ' \
                 '"known_features": %d}\n'
-            values += [p, [jn[y] for y in labels], labels, known]
+            values += [p, [jn[y] for y in labels], [_LABEL_IDS[y] for y in labels], known]
             return (template * len(p)) % tuple(itertools.chain.from_iterable(zip(*values)))
         columns = [index] + ([block.lines] if self.lines else []) + \
             ([block.kept] if self.keep else [])
         return _csv_rows(zip(*columns, [f"{q:.6f}" for q in p], [names[y] for y in labels],
-                             labels, known))
+                             [_LABEL_IDS[y] for y in labels], known))
 
 
 def _int64(values):

@@ -1,0 +1,420 @@
+"""The "default" preset: text of any length, from a sentence to a long review.
+
+A naive-Bayes-scaled logistic regression (Wang & Manning 2012, as the "accurate" preset) over
+word and word-pair features of tokenizer version 2 (HTML references decoded, emoticons as
+words, NFC), trained on what anyone can rebuild with one command:
+
+- the 25,000 IMDB training reviews, and every sentence of each (three words or more, labelled
+  with its review's label, weighted below a review: such labels are often wrong);
+- a prior on the weights from the VADER lexicon (``vaderSentiment``, MIT licence, a training
+  dependency only): each lexicon word's weight is pulled towards ``strength x valence``
+  instead of towards 0 (the regularizer is on the learnt difference), so a word that IMDB
+  rarely shows, common in tweets and product reviews, still counts; lexicon words missing from
+  the IMDB vocabulary are added to it;
+- a calibration that depends on the text's length: ``p = sigmoid(s / (t0 + t1 ln(1 + k)) + b)``
+  with ``s`` the sum of the text's feature weights, ``k`` their number and ``b`` the bias,
+  ``t0`` and ``t1`` fitted on the validation reviews and sentences (one temperature cannot
+  serve a sentence and a 1,000-word review); a text with no known feature keeps the prior
+  ``sigmoid(b)``;
+- the vocabulary's features counted over the training and the 50,000 unlabelled reviews.
+
+Settings are chosen on validation data only: 5,000 held-out training reviews, their sentences,
+and one-word texts from TextBlob's lexicon (``en-sentiment.xml``, MIT licence; independent human
+polarity ratings, with |polarity| >= 0.5) as an out-of-domain check of what the lexicon prior
+teaches. The test reviews are read once, for the final figures. The short-text sets of the
+VADER paper are never read here.
+
+The model is fitted by L-BFGS (scipy) to its exact optimum: the objective is convex, so the
+result does not depend on a learning rate, epochs or seeds. The export is a plain ONNX graph
+(Gather, ScatterND sums, the calibration, Sigmoid), checked against a numpy evaluation of the
+same function on every test review before it lands.
+
+    imdb-edge-train any-length --data ../shared/data/aclImdb_v1.tar.gz --out runs/any-length [--bundle]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from imdb_edge import Vectorizer, Vocabulary
+from imdb_edge._tokenizer import iter_features, tokenize
+
+from .pipeline import load_data, log, versions, write_json
+
+TOKENIZER = 2
+EMOTICON_PREFIX = "xx"
+
+
+@dataclass
+class AnyLengthConfig:
+    data: str | None = None
+    out: str = "runs/any-length"
+    seed: int = 42
+    ngram: int = 2
+    vocab_size: int = 200_000
+    val_size: int = 5_000
+    min_sentence_words: int = 3
+    l2: list[float] = field(default_factory=lambda: [1e-5, 3e-5, 1e-4])
+    prior_strength: list[float] = field(default_factory=lambda: [0.0, 0.2, 0.5])
+    sentence_weight: list[float] = field(default_factory=lambda: [0.0, 0.3, 1.0])
+    # (the grid is every combination: 27 fits of ~40 s on one core)
+    tolerance: float = 0.005      # review accuracy a setting may give up for short-text gains
+    alpha: float = 1.0            # naive-Bayes smoothing
+    max_iter: int = 300
+
+
+# -- data ------------------------------------------------------------------------------------
+
+_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])")
+
+
+def sentences(text: str, min_words: int = 3) -> list[str]:
+    """A review cut at line breaks and at ``.!?`` + space + capital/digit/quote; pieces of
+    fewer than ``min_words`` words are dropped."""
+    out = []
+    for paragraph in _BREAK.split(text):
+        for piece in _SENTENCE_END.split(paragraph.strip()):
+            piece = piece.strip()
+            if len(piece.split()) >= min_words:
+                out.append(piece)
+    return out
+
+
+def read_unlabelled(path: Path) -> list[str]:
+    """The 50,000 reviews of ``train/unsup`` (archive or folder), in file-name order."""
+    found = []
+    if path.is_dir():
+        root = path / "aclImdb" if (path / "aclImdb").is_dir() else path
+        for file in sorted((root / "train" / "unsup").glob("*.txt")):
+            found.append(file.read_text(encoding="utf-8"))
+        return found
+    with tarfile.open(path) as archive:
+        members = sorted((m for m in archive if m.isfile() and m.name.endswith(".txt")
+                          and m.name.startswith("aclImdb/train/unsup/")), key=lambda m: m.name)
+        for member in members:
+            found.append(archive.extractfile(member).read().decode("utf-8"))
+    return found
+
+
+def vader_lexicon() -> dict[str, float]:
+    """VADER's lexicon as ``{token: mean valence (-4..4)}``: entries that are one token of
+    tokenizer version 2 (a word as written, or an emoticon's word)."""
+    import vaderSentiment
+
+    path = Path(vaderSentiment.__file__).with_name("vader_lexicon.txt")
+    values: dict[str, list[float]] = {}
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        parts = line.split("\t")
+        if len(parts) < 2:
+            continue
+        entry = parts[0]
+        tokens = tokenize(f" {entry} ", TOKENIZER)
+        if len(tokens) != 1:
+            continue
+        token = tokens[0]
+        is_emoticon = token.startswith(EMOTICON_PREFIX) and not entry.lower().startswith("xx")
+        if not is_emoticon and token != entry.lower():
+            continue          # "(-:o" -> "o": punctuation lost, not the entry's meaning
+        values.setdefault(token, []).append(float(parts[1]))
+    return {token: float(np.mean(v)) for token, v in values.items()}
+
+
+def textblob_words() -> tuple[list[str], np.ndarray]:
+    """One-word validation texts: TextBlob's lexicon words with |mean polarity| >= 0.5,
+    labelled by its sign (1 positive)."""
+    import xml.etree.ElementTree as ET
+
+    import textblob
+
+    root = ET.parse(Path(textblob.__file__).parent / "en" / "en-sentiment.xml").getroot()
+    polarity: dict[str, list[float]] = {}
+    for word in root.iter("word"):
+        form = word.get("form", "").lower()
+        if form and " " not in form:
+            polarity.setdefault(form, []).append(float(word.get("polarity")))
+    words = sorted(w for w, v in polarity.items()
+                   if abs(np.mean(v)) >= 0.5 and tokenize(w, TOKENIZER) == [w])
+    return words, np.array([int(np.mean(polarity[w]) > 0) for w in words], np.int64)
+
+
+def count_features(texts, ngram: int) -> dict[str, int]:
+    """Document frequency of every feature."""
+    import collections
+
+    counts: collections.Counter[str] = collections.Counter()
+    for text in texts:
+        counts.update(set(iter_features(tokenize(text, TOKENIZER), ngram)))
+    return counts
+
+
+# -- model -----------------------------------------------------------------------------------
+
+def nb_ratios(x, y: np.ndarray, alpha: float) -> np.ndarray:
+    """Naive-Bayes log-count ratios, float64 ``(V,)``, of binary features ``x`` (CSR)."""
+    p = alpha + np.asarray(x[y == 1].sum(0)).ravel()
+    q = alpha + np.asarray(x[y == 0].sum(0)).ravel()
+    return np.log((p / p.sum()) / (q / q.sum()))
+
+
+def fit_linear(x, y: np.ndarray, weight: np.ndarray, r: np.ndarray, prior: np.ndarray,
+               l2: float, max_iter: int) -> tuple[np.ndarray, float]:
+    """Weights ``w`` (float64 ``(V,)``) and bias of ``sigmoid(x @ w + b)`` minimizing the
+    weighted mean log loss + ``l2/2 ||v||^2``, with ``w = r * v + prior``."""
+    import scipy.sparse as sp
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    xs = (x @ sp.diags(r)).tocsr().astype(np.float64)
+    offset = x @ prior
+    y = y.astype(np.float64)
+    total = float(weight.sum())
+
+    def objective(theta):
+        v, b = theta[:-1], theta[-1]
+        z = xs @ v + b + offset
+        loss = float(weight @ (np.logaddexp(0.0, z) - y * z)) / total + 0.5 * l2 * float(v @ v)
+        g = weight * (expit(z) - y) / total
+        return loss, np.concatenate([xs.T @ g + l2 * v, [g.sum()]])
+
+    result = minimize(objective, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B",
+                      options={"maxiter": max_iter})
+    return r * result.x[:-1] + prior, float(result.x[-1])
+
+
+def calibrated(s: np.ndarray, bias: float, known: np.ndarray, t0: float,
+               t1: float) -> np.ndarray:
+    """``sigmoid(s / (t0 + t1 ln(1 + known)) + bias)``, float64: ``s`` the sum of the text's
+    feature weights. A text with no known feature keeps the model's prior, ``sigmoid(bias)``."""
+    from scipy.special import expit
+
+    return expit(s / (t0 + t1 * np.log1p(known)) + bias)
+
+
+def fit_calibration(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                    bias: float) -> tuple[float, float]:
+    """``(t0, t1)`` minimizing the mean of each part's log loss; parts are ``(s, known, y)``."""
+    from scipy.optimize import minimize
+
+    def loss(theta):
+        t0, t1 = theta
+        total = 0.0
+        for z, known, y in parts:
+            p = np.clip(calibrated(z, bias, known, t0, t1), 1e-12, 1 - 1e-12)
+            total += float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+        return total / len(parts)
+
+    result = minimize(loss, np.array([1.0, 0.0]), method="L-BFGS-B",
+                      bounds=[(0.01, 20.0), (-2.0, 5.0)])
+    return float(result.x[0]), float(result.x[1])
+
+
+def ece(y: np.ndarray, p: np.ndarray) -> float:
+    """Expected calibration error, as ``imdb-edge evaluate`` reports it (10 equal-width bins)."""
+    from imdb_edge._metrics import reliability
+
+    return reliability(y, p)["ece"]
+
+
+def _scores(y: np.ndarray, p: np.ndarray) -> dict:
+    from sklearn.metrics import roc_auc_score
+
+    return {"n": int(len(y)), "accuracy": round(float(((p > 0.5) == y).mean()), 4),
+            "roc_auc": round(float(roc_auc_score(y, p)), 4), "ece": round(ece(y, p), 4)}
+
+
+# -- the recipe ------------------------------------------------------------------------------
+
+def train_any_length(cfg: AnyLengthConfig, *, export: bool = True) -> dict:
+    import scipy.sparse as sp
+    from scipy.special import expit
+
+    start = time.perf_counter()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", dataclasses.asdict(cfg))
+    splits, data_path, data_sha = load_data(cfg.data)
+    train, test = splits["train"], splits["test"]
+    y_train = train.labels.astype(np.int64)
+    unlabelled = read_unlabelled(data_path)
+    log(f"{len(unlabelled)} unlabelled reviews")
+
+    order = np.random.default_rng(cfg.seed).permutation(len(y_train))
+    val, fit = np.sort(order[:cfg.val_size]), np.sort(order[cfg.val_size:])
+
+    lexicon = vader_lexicon()
+    log(f"VADER lexicon: {len(lexicon)} one-token entries")
+
+    def vocabulary_of(rows) -> Vocabulary:
+        counts = count_features([train.texts[i] for i in rows] + unlabelled, cfg.ngram)
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        features = [f for f, _ in ranked[:cfg.vocab_size]]
+        have = set(features)
+        features += sorted(t for t in lexicon if t not in have)
+        return Vocabulary(features, ngram=cfg.ngram, tokenizer_version=TOKENIZER)
+
+    def design(vec: Vectorizer, texts: list[str]):
+        indptr, ids = vec.transform_ids(texts)
+        return sp.csr_matrix((np.ones(len(ids)), ids, indptr), shape=(len(texts), vec.size))
+
+    def with_sentences(rows):
+        texts = [train.texts[i] for i in rows]
+        cut = [sentences(t, cfg.min_sentence_words) for t in texts]
+        flat = [s for piece in cut for s in piece]
+        labels = np.repeat(y_train[rows], [len(c) for c in cut])
+        return texts, flat, labels
+
+    def prior_of(vocab: Vocabulary, strength: float) -> np.ndarray:
+        prior = np.zeros(len(vocab))
+        for token, valence in lexicon.items():
+            prior[vocab.index[token]] = strength * valence
+        return prior
+
+    # ---- choose settings on validation ----
+    log("counting features (fitting reviews + unlabelled reviews)")
+    vocab = vocabulary_of(fit)
+    vec = Vectorizer(vocab)
+    fit_texts, fit_sents, fit_sent_y = with_sentences(fit)
+    val_texts, val_sents, val_sent_y = with_sentences(val)
+    words, words_y = textblob_words()
+    x_fit_r, x_fit_s = design(vec, fit_texts), design(vec, fit_sents)
+    x_val_r, x_val_s, x_words = design(vec, val_texts), design(vec, val_sents), design(vec, words)
+    known_words = np.asarray(x_words.sum(1)).ravel() > 0
+    y_fit_r, y_val_r = y_train[fit], y_train[val]
+    log(f"validation: {len(val_texts)} reviews, {len(val_sents)} sentences, "
+        f"{int(known_words.sum())} of {len(words)} TextBlob words known")
+    x_fit = sp.vstack([x_fit_r, x_fit_s]).tocsr()
+    y_fit = np.concatenate([y_fit_r, fit_sent_y])
+    r = nb_ratios(x_fit, y_fit, cfg.alpha)
+    emoticon_columns = np.array([vocab.index[t] for t in vocab.features
+                                 if t.startswith(EMOTICON_PREFIX) and t in lexicon])
+
+    def evaluate(l2, strength, sentence_weight, drop_emoticons=False):
+        weight = np.concatenate([np.ones(len(y_fit_r)), np.full(len(fit_sent_y), sentence_weight)])
+        keep = weight > 0
+        x = x_fit[keep]
+        if drop_emoticons:
+            x = x.tolil()
+            x[:, emoticon_columns] = 0
+            x = x.tocsr()
+        w, b = fit_linear(x, y_fit[keep], weight[keep], r, prior_of(vocab, strength),
+                          l2, cfg.max_iter)
+        if drop_emoticons:
+            w = w.copy()
+            w[emoticon_columns] = 0
+        row = {"l2": l2, "prior_strength": strength, "sentence_weight": sentence_weight,
+               "reviews": _scores(y_val_r, expit(x_val_r @ w + b)),
+               "sentences": _scores(val_sent_y, expit(x_val_s @ w + b)),
+               "words": _scores(words_y[known_words], expit(x_words[known_words] @ w + b))}
+        if drop_emoticons:
+            row["without_emoticon_features"] = True
+        log(f"l2 {l2:g} prior {strength:g} sentences {sentence_weight:g}"
+            f"{' (no emoticons)' if drop_emoticons else ''}: reviews "
+            f"{row['reviews']['accuracy']:.4f}, sentences AUC {row['sentences']['roc_auc']:.4f}, "
+            f"words AUC {row['words']['roc_auc']:.4f}")
+        return row, (w, b)
+
+    def pick(rows):
+        """Among settings within ``tolerance`` of the best validation review accuracy of the
+        whole grid, the one with the best sum of sentence and word ROC AUC."""
+        best = max(row["reviews"]["accuracy"] for row, _ in rows)
+        eligible = [item for item in rows if item[0]["reviews"]["accuracy"] >= best - cfg.tolerance]
+        return max(eligible, key=lambda item: item[0]["sentences"]["roc_auc"]
+                   + item[0]["words"]["roc_auc"])
+
+    grid = [evaluate(l2, strength, weight) for l2 in cfg.l2 for strength in cfg.prior_strength
+            for weight in cfg.sentence_weight]
+    chosen = pick(grid)
+    l2, strength, weight = (chosen[0]["l2"], chosen[0]["prior_strength"],
+                            chosen[0]["sentence_weight"])
+    log(f"chosen on validation: l2 {l2:g}, prior {strength:g}, sentences {weight:g}")
+    ablation, _ = evaluate(l2, strength, weight, drop_emoticons=True)
+    w, b = chosen[1]
+
+    # calibration on the validation reviews and sentences
+    known_r = np.diff(x_val_r.indptr)
+    known_s = np.diff(x_val_s.indptr)
+    s_r, s_s = x_val_r @ w, x_val_s @ w
+    t0, t1 = fit_calibration([(s_r, known_r, y_val_r), (s_s, known_s, val_sent_y)], b)
+    calibration = {
+        "t0": round(t0, 6), "t1": round(t1, 6),
+        "reviews_ece_before": round(ece(y_val_r, expit(s_r + b)), 4),
+        "reviews_ece_after": round(ece(y_val_r, calibrated(s_r, b, known_r, t0, t1)), 4),
+        "sentences_ece_before": round(ece(val_sent_y, expit(s_s + b)), 4),
+        "sentences_ece_after": round(ece(val_sent_y, calibrated(s_s, b, known_s, t0, t1)), 4)}
+    log(f"calibration t0 {t0:.4f} t1 {t1:.4f}: {calibration}")
+
+    # ---- refit on all training reviews with the chosen settings ----
+    log("refitting on all 25,000 training reviews and their sentences")
+    vocab = vocabulary_of(np.arange(len(y_train)))
+    vec = Vectorizer(vocab)
+    all_texts, all_sents, all_sent_y = with_sentences(np.arange(len(y_train)))
+    x_all = sp.vstack([design(vec, all_texts), design(vec, all_sents)]).tocsr()
+    y_all = np.concatenate([y_train, all_sent_y])
+    sample_weight = np.concatenate([np.ones(len(y_train)), np.full(len(all_sent_y), weight)])
+    keep = sample_weight > 0
+    r_all = nb_ratios(x_all, y_all, cfg.alpha)
+    w, b = fit_linear(x_all[keep], y_all[keep], sample_weight[keep], r_all,
+                      prior_of(vocab, strength), l2, cfg.max_iter)
+    w32, b32 = w.astype(np.float32), np.float32(b)
+
+    x_test = design(vec, test.texts)
+    known_test = np.diff(x_test.indptr)
+    p_test = calibrated(x_test.astype(np.float32) @ w32, float(b32), known_test, t0, t1)
+    y_test = test.labels.astype(np.int64)
+    test_metrics = _scores(y_test, p_test)
+    test_sents = [s for t in test.texts for s in sentences(t, cfg.min_sentence_words)]
+    log(f"test: {test_metrics}")
+    metrics = {
+        "test_accuracy": test_metrics["accuracy"], "test_roc_auc": test_metrics["roc_auc"],
+        "test_ece": test_metrics["ece"],
+        "test_loss": float(-np.mean(y_test * np.log(np.clip(p_test, 1e-12, 1))
+                                    + (1 - y_test) * np.log(np.clip(1 - p_test, 1e-12, 1)))),
+        "chosen": {"l2": l2, "prior_strength": strength, "sentence_weight": weight,
+                   "vocab_size": len(vocab), "ngram": cfg.ngram, "tokenizer_version": TOKENIZER},
+        "validation_grid": [row for row, _ in grid], "emoticon_ablation": ablation,
+        "calibration": calibration,
+        "training": {"reviews": len(y_train), "sentences": len(all_sent_y),
+                     "unlabelled_reviews_counted": len(unlabelled),
+                     "lexicon_entries": len(lexicon), "validation_reviews": cfg.val_size,
+                     "test_sentences_not_used": len(test_sents)},
+        "data": str(data_path), "data_sha256": data_sha, "seed": cfg.seed,
+        "vocabulary_checksum": vocab.checksum, "versions": _versions(),
+        "seconds": round(time.perf_counter() - start, 1)}
+    if export:
+        from .export import export_linear
+
+        paths = export_linear(w32, b32, (t0, t1), vocab, out, test_texts=test.texts,
+                              expected=p_test.astype(np.float32), metrics=metrics,
+                              preset="default")
+        metrics["exported"] = {k: str(v) for k, v in paths.items()}
+        metrics["model_bytes"] = os.path.getsize(paths["model"])
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {**versions(), **{name: version(name) for name in
+                             ("scipy", "scikit-learn", "vaderSentiment", "textblob")}}
+
+
+def main(args) -> int:
+    cfg = AnyLengthConfig(data=args.data, out=args.out, seed=args.seed)
+    metrics = train_any_length(cfg)
+    print(f"test_accuracy={metrics['test_accuracy']:.4f} test_ece={metrics['test_ece']:.4f} "
+          f"chosen={metrics['chosen']} model_bytes={metrics.get('model_bytes')}")
+    if args.bundle:
+        from .export import bundle
+
+        print(f"bundled into {bundle(cfg.out, 'default', gzip_vocabulary=True)}")
+    return 0
