@@ -9,8 +9,10 @@ Version 1, in order:
 1. ``text.lower()`` (Python's full Unicode lowercasing).
 2. Every HTML line break ``<br`` + any number of U+0020 spaces + optional ``/`` + ``>`` is
    replaced by a space (after lowercasing, so ``<BR>`` counts too).
-3. A token is a maximal run of *word characters* (``str.isalnum()`` per code point:
-   letters and digits of any script, so "café", "naïve", "1950s" stay whole), in which an
+3. A token is a maximal run of *word characters* (``str.isalnum()`` per code point as
+   Unicode 14.0.0 defines it, whatever the running Python's own Unicode version: letters and
+   digits of any script, so "café", "naïve", "1950s" stay whole; the table is
+   ``imdb_edge/_unicode_table.py``), in which an
    apostrophe (U+0027 or U+2019) is kept only *between* two word characters: "don't",
    "rock'n'roll" are one token, "'hello'" and "students'" lose their quotes. U+2019 is
    written as U+0027 in the token. Everything else separates tokens.
@@ -47,6 +49,8 @@ import re
 import unicodedata
 from typing import Mapping
 
+from ._unicode_table import SPACES, UNICODE_VERSION, WORD_RANGES  # noqa: F401
+
 TOKENIZER_VERSION = 2
 """The newest version; bumped whenever any rule above changes; stored in every vocabulary and
 model. Vocabularies of every version in :data:`TOKENIZER_VERSIONS` load and score."""
@@ -55,9 +59,12 @@ TOKENIZER_VERSIONS = (1, 2)
 MAX_NGRAM = 3
 
 _LINE_BREAK = re.compile(r"<br */?>")
-# [^\W_] is exactly str.isalnum() per code point (the re docs define \w as isalnum() plus "_").
-_TOKEN = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
-TOKEN_PATTERN = r"[^\W_]+(?:'[^\W_]+)*"
+# A word character: str.isalnum() of Unicode 14.0.0, from a pinned table (CPython 3.11, 3.12
+# and 3.13 disagree on 5,010 code points; their lowercase mappings agree, which the tests check).
+WORD_CLASS = "[" + "".join(f"\\U{a:08x}-\\U{b:08x}" if a != b else f"\\U{a:08x}"
+                           for a, b in WORD_RANGES) + "]"
+_TOKEN = re.compile(rf"{WORD_CLASS}+(?:['\u2019]{WORD_CLASS}+)*")
+TOKEN_PATTERN = rf"{WORD_CLASS}+(?:'{WORD_CLASS}+)*"
 """A token as written in a vocabulary (after rule 3: the apostrophe is always U+0027)."""
 
 
@@ -71,9 +78,10 @@ EMOTICON_WORDS = tuple(sorted({f"xx{family}" for family in _MOUTH_FAMILY.values(
 EMOTICON_EYES = ":;="
 EMOTICON_NOSES = "-o^'"
 EMOTICON_MOUTHS = "".join(_MOUTH_FAMILY)
+_SPACE = "[" + "".join(f"\\U{c:08x}" for c in SPACES) + "]"     # str.isspace(), pinned
 _EMOTICON = re.compile(
-    r"(^|\s)(?:([:;=])([-o^']?)([)\]}>3D(\[{<Pp/\\|SOo*])\4*|[xX]D+|(<3)3*|(</3))"
-    r"(?=$|[\s.,!?])")
+    rf"(^|{_SPACE})(?:([:;=])([-o^']?)([)\]}}>3D(\[{{<Pp/\\|SOo*])\4*|[xX]D+|(<3)3*|(</3))"
+    rf"(?=$|{_SPACE}|[.,!?])")
 
 
 def _emoticon_word(match: re.Match) -> str:

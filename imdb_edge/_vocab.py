@@ -35,7 +35,7 @@ from typing import Iterable
 from ._errors import ModelError
 from ._files import MAX_FEATURES, MAX_VOCABULARY_BYTES, gunzip_capped, read_regular_file
 from ._tokenizer import (MAX_NGRAM, TOKEN_PATTERN, TOKENIZER_VERSION, TOKENIZER_VERSIONS,
-                         iter_features, tokenize)
+                         WORD_CLASS, iter_features, tokenize)
 
 _MAGIC = "#imdb-edge-vocabulary"
 _HEADER_KEYS = ("tokenizer_version", "ngram", "size", "checksum")
@@ -45,6 +45,7 @@ _FEATURE = {n: re.compile(rf"{TOKEN_PATTERN}(?: {TOKEN_PATTERN}){{0,{n - 1}}}")
             for n in range(1, MAX_NGRAM + 1)}
 
 
+_WORD_RUN = re.compile(f"{WORD_CLASS}*")
 _SEPARATORS_MISPLACED = ("''", "' ", " '", "'\n", "\n'", "  ", " \n", "\n ", "\n\n")
 
 
@@ -59,7 +60,7 @@ def invalid_feature(features: list[str], ngram: int) -> tuple[int, str] | None:
     body = joined.replace(" ", "").replace("\n", "").replace("'", "")
     too_long = (" " in joined if ngram == 1 else
                 re.search(" [^\n]*" * ngram, joined) is not None)
-    if (joined.lower() == joined and (not body or body.isalnum()) and not too_long
+    if (joined.lower() == joined and _WORD_RUN.fullmatch(body) and not too_long
             and not any(s in joined for s in _SEPARATORS_MISPLACED)
             and joined[:1] not in ("'", " ", "\n") and joined[-1:] not in ("'", " ", "\n")):
         return None

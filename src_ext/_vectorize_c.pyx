@@ -40,7 +40,6 @@ cdef extern from "Python.h":
     object PyUnicode_Substring(object o, Py_ssize_t start, Py_ssize_t end)
     int PyUnicode_1BYTE_KIND
     int PyUnicode_2BYTE_KIND
-    bint Py_UNICODE_ISALNUM(Py_UCS4 ch) nogil
 
 # The three PEP 393 storage widths; each walk is compiled once per width, so the inner loop
 # reads a plain array instead of switching on the kind at every code point. 1-byte texts have
@@ -64,13 +63,23 @@ cdef int32_t EMPTY = -1
 cdef Py_ssize_t LONG_TEXT = 1 << 20
 cdef Py_ssize_t PIECE = 1 << 18
 
-# Word-character flags for code points < 256, filled once from Py_UNICODE_ISALNUM itself so
-# the fast path cannot disagree with the slow one. Within Latin-1 a character and its
-# lowercase are word characters alike, so the 1-byte walk reads this table before lowering.
+# Word characters: str.isalnum() of Unicode 14.0.0, from the pinned table the Python reference
+# reads too (imdb_edge/_unicode_table.py), never from the running Python's own tables (CPython
+# 3.11, 3.12 and 3.13 disagree on 5,010 code points). One bit a code point (136 KB), filled once
+# at import and read-only afterwards. Within Latin-1 a character and its lowercase are word
+# characters alike, so the 1-byte walk reads _IS_WORD_LATIN1 before lowering.
+from imdb_edge._unicode_table import WORD_RANGES as _WORD_RANGES
+
+cdef uint8_t _WORD_BITS[0x110000 // 8]
 cdef uint8_t _IS_WORD_LATIN1[256]
 cdef int _c
+cdef Py_ssize_t _first, _last, _k
+memset(_WORD_BITS, 0, sizeof(_WORD_BITS))
+for _first, _last in _WORD_RANGES:
+    for _k in range(_first, _last + 1):
+        _WORD_BITS[_k >> 3] |= <uint8_t>(1 << (_k & 7))
 for _c in range(256):
-    _IS_WORD_LATIN1[_c] = Py_UNICODE_ISALNUM(<Py_UCS4>_c)
+    _IS_WORD_LATIN1[_c] = (_WORD_BITS[_c >> 3] >> (_c & 7)) & 1
 
 
 # str.lower() of each code point < 256, read from CPython itself at import. Within Latin-1 it
@@ -102,7 +111,9 @@ for _c in range(128):
 cdef inline bint is_word(Py_UCS4 c) noexcept nogil:
     if c < 256:
         return _IS_WORD_LATIN1[c]
-    return Py_UNICODE_ISALNUM(c)
+    if c >= 0x110000:
+        return False
+    return (_WORD_BITS[c >> 3] >> (c & 7)) & 1
 
 
 cdef inline uint32_t word_at(const char_t* data, Py_ssize_t i) noexcept nogil:
