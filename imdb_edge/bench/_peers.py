@@ -76,6 +76,33 @@ def peer_fasttext(scorer, texts, args):
                     "training reviews, with our tokenizer in Python"}
 
 
+def _lexicon_peer(score_one, note):
+    def peer(scorer, texts, args):
+        sample = texts[:max(512, len(texts) // 20)]     # ~100x slower: a twentieth suffices
+        return {"reviews_per_s_b512": _throughput(lambda b: [score_one(t) for t in b],
+                                                  sample, 512, 1, 1),
+                "single": _latency(score_one, texts, min(args.calls, 300), 20),
+                "note": note}
+    return peer
+
+
+def peer_vader(scorer, texts, args):
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+    return _lexicon_peer(lambda t: analyzer.polarity_scores(t)["compound"],
+                         "a different model: VADER (rules + lexicon, pure Python), "
+                         "polarity_scores per text")(scorer, texts, args)
+
+
+def peer_textblob(scorer, texts, args):
+    from textblob import TextBlob
+
+    return _lexicon_peer(lambda t: TextBlob(t).sentiment.polarity,
+                         "a different model: TextBlob's pattern analyzer (lexicon, pure "
+                         "Python), .sentiment per text")(scorer, texts, args)
+
+
 # name -> (label, function(scorer, texts, args) -> figures). The TensorFlow-based peers (Keras,
 # LiteRT) live in benchmarks/tf_peers.py, outside the runtime package, and are added by
 # benchmarks/latency.py through ``extra_peers``.
@@ -83,4 +110,6 @@ PEERS = {
     "python": ("Python vectorizer + ORT", peer_python_reference),
     "sklearn": ("sklearn CountVectorizer + ORT", peer_sklearn),
     "fasttext": ("fastText (other model)", peer_fasttext),
+    "vader": ("VADER (other model)", peer_vader),
+    "textblob": ("TextBlob (other model)", peer_textblob),
 }
