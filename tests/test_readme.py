@@ -1,4 +1,5 @@
-"""The README's examples and `imdb-edge --help`'s examples, run as they are written."""
+"""The examples of the README, of the docs (docs/**/*.md) and of `imdb-edge --help`, run as
+they are written."""
 
 import doctest
 import os
@@ -11,11 +12,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+DOCS = sorted((ROOT / "docs").glob("**/*.md")) if (ROOT / "docs").is_dir() else []
 pytestmark = pytest.mark.skipif(not README.exists(), reason="README.md not beside tests/")
 
 
-def blocks(kind: str) -> list[str]:
-    return re.findall(rf"```{kind}\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+def blocks(kind: str, path: Path = README) -> list[str]:
+    return re.findall(rf"```{kind}\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
 
 
 def shell_env() -> dict:
@@ -24,31 +26,46 @@ def shell_env() -> dict:
             "IMDB_EDGE_MODEL": ""}
 
 
-def test_python_examples():
+def run_pycon(path: Path) -> int:
+    """Runs every pycon block of ``path`` as a doctest; returns how many examples ran."""
     parser = doctest.DocTestParser()
-    found = blocks("pycon")
-    assert found, "no pycon block in the README"
-    for number, text in enumerate(found):
-        test = parser.get_doctest(text, {}, f"README pycon block {number}", str(README), 0)
+    tries = 0
+    for number, text in enumerate(blocks("pycon", path)):
+        test = parser.get_doctest(text, {}, f"{path.name} pycon block {number}", str(path), 0)
         runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
         runner.run(test)
-        assert runner.failures == 0 and runner.tries >= 5
+        assert runner.failures == 0, f"{path}: pycon block {number} failed (output above)"
+        tries += runner.tries
+    return tries
 
 
-def test_command_line_examples(tmp_path):
-    found = blocks("console")
-    assert found, "no console block in the README"
+def run_console(path: Path, cwd: Path) -> int:
+    """Runs every ``$ command`` of the console blocks of ``path`` and compares its output."""
     ran = 0
-    for text in found:
+    for text in blocks("console", path):
         steps = re.split(r"^\$ ", text, flags=re.M)[1:]
         for step in steps:
             command, _, expected = step.partition("\n")
             result = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
-                                    cwd=tmp_path, env=shell_env(), timeout=300)
-            assert result.returncode == 0, (command, result.stderr)
-            assert result.stdout == expected, (command, result.stdout, expected)
+                                    cwd=cwd, env=shell_env(), timeout=300)
+            assert result.returncode == 0, (str(path), command, result.stderr)
+            assert result.stdout == expected, (str(path), command, result.stdout, expected)
             ran += 1
-    assert ran >= 6
+    return ran
+
+
+def test_python_examples():
+    assert run_pycon(README) >= 5
+
+
+def test_command_line_examples(tmp_path):
+    assert run_console(README, tmp_path) >= 6
+
+
+@pytest.mark.parametrize("path", [p for p in DOCS if blocks("pycon", p) or blocks("console", p)],
+                         ids=lambda p: str(p.relative_to(ROOT / "docs")))
+def test_docs_examples(path, tmp_path):
+    assert run_pycon(path) + run_console(path, tmp_path) > 0
 
 
 def test_help_examples(tmp_path):

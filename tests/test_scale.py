@@ -155,14 +155,14 @@ def test_bad_rows_are_named_and_nothing_is_written(tmp_path):
 
 
 def readme_dask_yaml() -> str:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    return readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    guide = Path(__file__).resolve().parent.parent / "docs" / "guides" / "scaling-out.md"
+    return guide.read_text().split("```yaml\n", 1)[1].split("```", 1)[0]
 
 
 def test_workers_keep_glibc_defaults_and_slow_ones_are_named(tmp_path, expected, capsys):
     """Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536, which made scoring in a worker ~2x
     slower. score-dataset's own workers go without it; real `dask worker`s started with the
-    README's config file do too; a cluster with a worker that has it gets one note."""
+    scaling-out guide's config file do too; a cluster with a worker that has it gets one note."""
     needs_dask()
     if "MALLOC_TRIM_THRESHOLD_" in os.environ:
         pytest.skip("this environment sets MALLOC_TRIM_THRESHOLD_ itself")
@@ -199,7 +199,7 @@ def test_workers_keep_glibc_defaults_and_slow_ones_are_named(tmp_path, expected,
                                        stderr=subprocess.DEVNULL)]
         with Client(address, timeout=60) as client:
             client.wait_for_workers(2, timeout=120)
-            assert trim_values(client) == ["65536", "None"]   # the default; README's config
+            assert trim_values(client) == ["65536", "None"]   # the default; the guide's config
         write_parquet(tmp_path / "r.parquet")
         with pytest.warns(SlowWorkersWarning, match="MALLOC_TRIM_THRESHOLD_=65536.*: null"):
             score_dataset(str(tmp_path / "r.parquet"), str(tmp_path / "out"), id_column="id",

@@ -104,7 +104,8 @@ def _need_training_extra() -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``imdb-edge-train`` parser (built without TensorFlow; the docs render it)."""
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -137,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     sw = sub.add_parser("sweep", help="IMDB: the book's further experiments: layers, units, mse, tanh")
     _add_common(sw, "runs/sweep")
     sw.add_argument("--table", help="also write the markdown table here (e.g. docs/sweep.md)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     from imdb_edge.io._data import DataError, download, find_data

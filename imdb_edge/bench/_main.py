@@ -21,8 +21,10 @@ from ._peers import PEERS
 from ._report import plot, print_table
 
 
-def main(argv: list[str] | None = None, extra_peers: dict | None = None) -> int:
-    registry = {**PEERS, **(extra_peers or {})}
+def build_parser(registry: dict | None = None) -> argparse.ArgumentParser:
+    """The ``imdb-edge bench`` parser; ``registry`` maps peer names to (label, function),
+    default :data:`PEERS`."""
+    registry = PEERS if registry is None else registry
     parser = argparse.ArgumentParser(prog="imdb-edge bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="aclImdb_v1.tar.gz or its folder: its 25,000 test reviews "
@@ -51,6 +53,12 @@ def main(argv: list[str] | None = None, extra_peers: dict | None = None) -> int:
     parser.add_argument("--rows", type=int, default=250_000,
                         help="dataset mode: rows in the file (default: %(default)s)")
     parser.add_argument("--traceback", action="store_true", help="show tracebacks on errors")
+    return parser
+
+
+def main(argv: list[str] | None = None, extra_peers: dict | None = None) -> int:
+    registry = {**PEERS, **(extra_peers or {})}
+    parser = build_parser(registry)
     args = parser.parse_args(argv)
     unknown = [p for p in args.peers.split(",") if p and p not in registry]
     if unknown:

@@ -26,6 +26,12 @@ the bundled presets with their accuracy and speed).
 MAX_STDIN_REVIEW = 64 << 20     # explain - reads at most this many bytes
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The ``imdb-edge`` parser, every command but ``bench``'s own options (see
+    :func:`imdb_edge.bench._main.build_parser`); the docs render it."""
+    return _parser()[0]
+
+
 def _parser() -> tuple[argparse.ArgumentParser, dict]:
     parser = argparse.ArgumentParser(
         prog="imdb-edge", description="Sentiment of raw review text (the probability that a "
