@@ -20,8 +20,8 @@
 #   IMDB_EDGE_TEST_SKIPPED=F   write the ids of skipped and deselected tests to F (CI runs
 #                              those in its training environment)
 #
-# Measured on 2 cores as an ordinary user: 2 min 18 s from an empty VENV (install included;
-# 345 tests, the data-set ones among them).
+# Measured on 2 cores as an ordinary user: 2 to 3 min from an empty VENV (install included;
+# about 350 tests, the data-set and docs-example ones among them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
