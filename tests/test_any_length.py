@@ -1,0 +1,72 @@
+"""The default preset's recipe pieces: the linear ONNX graph with its length-aware calibration
+(both input forms, against numpy), the sentence splitter, the lexicon reader."""
+
+import numpy as np
+import pytest
+
+import imdb_edge
+from imdb_edge import Vocabulary
+
+pytestmark = pytest.mark.train
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("scipy")
+
+
+def test_linear_export_matches_numpy_in_both_forms(tmp_path):
+    from imdb_edge_train import any_length, export
+
+    rng = np.random.default_rng(0)
+    vocab = Vocabulary(["great", "awful", "film", "xxsmile", "not good", "good"], ngram=2,
+                       tokenizer_version=2)
+    weights = rng.normal(size=len(vocab)).astype(np.float32)
+    bias, calibration = np.float32(-0.3), (0.2, 0.4)
+    texts = ["great film :)", "awful", "not good at all", "", "😡", "good good good film",
+             "a great, great film " * 50]
+    indptr, ids = imdb_edge.Vectorizer(vocab).transform_ids(texts)
+    sums = np.array([weights[ids[indptr[i]:indptr[i + 1]]].sum() for i in range(len(texts))])
+    expected = any_length.calibrated(sums, float(bias), np.diff(indptr), *calibration)
+    metrics = {"versions": {}}
+    paths = export.export_linear(weights, bias, calibration, vocab, tmp_path / "m",
+                                 test_texts=texts, expected=expected, metrics=metrics)
+    scorer = imdb_edge.load(paths["model"].parent)
+    got, known = scorer.score(texts, return_known=True)
+    assert np.max(np.abs(got - expected)) < 1e-5
+    assert got[3] == got[4] == pytest.approx(1 / (1 + np.exp(0.3)))    # no feature: the prior
+    assert scorer.predict(texts, names=True).tolist()[3:5] == ["unknown", "unknown"]
+    out = export.dense_from_ids(paths["model"], tmp_path / "dense.onnx")
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    multi_hot = scorer.vectorizer.transform(texts)
+    dense_p = session.run(["probability"], {"multi_hot": multi_hot})[0].reshape(-1)
+    assert np.max(np.abs(dense_p - expected)) < 1e-5
+
+
+def test_export_refuses_a_model_that_does_not_match(tmp_path):
+    from imdb_edge_train import export
+
+    vocab = Vocabulary(["great"], tokenizer_version=2)
+    with pytest.raises(export.ExportError, match="differs"):
+        export.export_linear(np.ones(1, np.float32), 0.0, (1.0, 0.0), vocab, tmp_path / "m",
+                             test_texts=["great"], expected=np.array([0.2]), metrics={})
+    assert not (tmp_path / "m" / "model.onnx").exists()
+
+
+def test_sentences_cut_at_breaks_and_sentence_ends():
+    from imdb_edge_train.any_length import sentences
+
+    text = "Great film. I loved it!<br /><br />The end? no. Yes, A 1950s gem. ok"
+    assert sentences(text, 2) == ["Great film.", "I loved it!", "The end? no.",
+                                  "Yes, A 1950s gem. ok"]      # no capital after: one sentence
+    assert sentences("Too short. Hi.", 3) == []
+
+
+def test_lexicon_entries_are_single_tokens():
+    pytest.importorskip("vaderSentiment")
+    from imdb_edge_train.any_length import vader_lexicon
+
+    lexicon = vader_lexicon()
+    assert lexicon["good"] > 0 > lexicon["bad"]
+    assert lexicon["xxsmile"] > 0 > lexicon["xxfrown"]
+    assert "o" not in lexicon            # "(-:o" is not the word "o"
+    assert all(imdb_edge.tokenize(t, 2) == [t] for t in lexicon)
