@@ -101,12 +101,24 @@ def _emoticon_word(match: re.Match) -> str:
     return f"{match.group(1)} xx{word} "
 
 
+# A numeric reference past U+10FFFF with so many digits that int() refuses it (over 4,300
+# decimal digits raise ValueError): html.unescape decodes any value past U+10FFFF as U+FFFD, so
+# writing it as the shortest such reference changes nothing but the crash.
+_HUGE_REFERENCE = re.compile(r"&#(?:[xX]0*[0-9a-fA-F]{7,}|0*[0-9]{8,})")
+
+
+def unescape(text: str) -> str:
+    """Rule a: :func:`html.unescape`, without its crash on a numeric reference too long for
+    ``int()``."""
+    return html.unescape(_HUGE_REFERENCE.sub("&#x110000", text))
+
+
 def prepare(text: str) -> str:
     """Rules a-c of tokenizer version 2 (HTML references, emoticons, NFC) on one raw text."""
     if type(text) is not str:    # a str subclass's own methods could answer anything
         text = str.__getitem__(text, slice(None))
     if "&" in text:
-        text = html.unescape(text)
+        text = unescape(text)
     text = _EMOTICON.sub(_emoticon_word, text)
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)

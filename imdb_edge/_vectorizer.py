@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import unicodedata
 import warnings
 from typing import Iterable
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from . import _vectorize_py
 from ._models import resolve_vocabulary
-from ._tokenizer import prepare, tokenize
+from ._tokenizer import prepare, tokenize, unescape as _unescape
 from ._vocab import Vocabulary
 
 try:
@@ -105,9 +106,23 @@ def prepare_texts(texts: list) -> list:
     if not todo:
         return texts
     texts = list(texts)
+    fast = _prepare_compiled if _vectorize_c is not None else prepare
     for i in todo:
-        texts[i] = prepare(texts[i])
+        texts[i] = fast(texts[i])
     return texts
+
+
+def _prepare_compiled(text: str) -> str:
+    """:func:`imdb_edge._tokenizer.prepare` with rule b done by the extension (its regex
+    costs ~70 µs a review); equal to it, which the tests check."""
+    if type(text) is not str:
+        text = str.__getitem__(text, slice(None))
+    if "&" in text:
+        text = _unescape(text)
+    text = _vectorize_c.replace_emoticons(text)
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    return text
 
 
 class _PreparedTable:

@@ -70,7 +70,7 @@ cdef Py_ssize_t PIECE = 1 << 18
 # characters alike, so the 1-byte walk reads _IS_WORD_LATIN1 before lowering.
 from imdb_edge._unicode_table import WORD_RANGES as _WORD_RANGES
 
-cdef uint8_t _WORD_BITS[0x110000 // 8]
+cdef uint8_t _WORD_BITS[139264]         # 0x110000 bits
 cdef uint8_t _IS_WORD_LATIN1[256]
 cdef int _c
 cdef Py_ssize_t _first, _last, _k
@@ -111,9 +111,10 @@ for _c in range(128):
 cdef inline bint is_word(Py_UCS4 c) noexcept nogil:
     if c < 256:
         return _IS_WORD_LATIN1[c]
-    if c >= 0x110000:
+    cdef uint32_t k = <uint32_t>c
+    if k >= 0x110000:
         return False
-    return (_WORD_BITS[c >> 3] >> (c & 7)) & 1
+    return (_WORD_BITS[k >> 3] >> (k & 7)) & 1
 
 
 cdef inline uint32_t word_at(const char_t* data, Py_ssize_t i) noexcept nogil:
@@ -1142,37 +1143,87 @@ include "_format.pxi"
 
 # -- tokenizer version 2: which texts can rules a-c change? ------------------------------------
 # prepare() (imdb_edge._tokenizer, rules a-c) changes a text only if it holds "&" (an HTML
-# reference), an emoticon, or a character outside ASCII that NFC could recompose. A 1-byte
-# (Latin-1) text is always in NFC (no two Latin-1 characters compose, none decomposes; the
-# tests check every pair), so it needs prepare() only for "&" or an emoticon's first two or
-# three characters: eyes [:;=] then a mouth, or eyes, a nose [-o^'] and a mouth; "xD"/"XD";
-# "<3"; "</". This scan is a superset of those cases (it ignores the emoticon's neighbours),
-# so the texts it passes over are exactly those prepare() returns unchanged.
+# reference), an emoticon, or is not in NFC. This scan finds texts with "&" or with an
+# emoticon: eyes [:;=], an optional nose [-o^'], a mouth repeated, or xD+ / <3+ / </3, each
+# at the start or after white space, and at the end or before white space or .,!? (white space:
+# the pinned table's code points). It follows the emoticon grammar exactly, so it flags a
+# superset of the texts rule b changes (the regex, scanning left to right, could only match
+# fewer: a match consumes the white space before it). A 1-byte (Latin-1) text is always in NFC
+# (no two Latin-1 characters compose, none decomposes; the tests check every pair); a wider
+# text is flagged unless unicodedata says it is in NFC already (its quick check). Texts the
+# scan passes over are exactly texts prepare() returns unchanged.
+from imdb_edge._unicode_table import SPACES as _SPACES
+import unicodedata as _unicodedata
+
 cdef uint8_t _EYES[256]
 cdef uint8_t _NOSE[256]
 cdef uint8_t _MOUTH[256]
+cdef uint8_t _AFTER[256]            # may follow an emoticon (besides white space)
 for _c in range(256):
     _EYES[_c] = chr(_c) in ":;="
     _NOSE[_c] = chr(_c) in "-o^'"
     _MOUTH[_c] = chr(_c) in ")]}>3D([{<Pp/\\|SOo*"
+    _AFTER[_c] = chr(_c) in ".,!?"
+cdef uint8_t _SPACE_LOW[256]
+memset(_SPACE_LOW, 0, sizeof(_SPACE_LOW))
+cdef uint32_t _SPACE_HIGH_LIST[32]
+cdef int _N_SPACE_HIGH = 0
+for _c in _SPACES:
+    if _c < 256:
+        _SPACE_LOW[_c] = 1
+    else:
+        _SPACE_HIGH_LIST[_N_SPACE_HIGH] = _c
+        _N_SPACE_HIGH += 1
 
 
-cdef bint _latin1_may_change(const uint8_t* s, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef uint8_t c, d
+cdef inline bint _is_space(uint32_t c) noexcept nogil:
+    cdef int k
+    if c < 256:
+        return _SPACE_LOW[c]
+    for k in range(_N_SPACE_HIGH):
+        if _SPACE_HIGH_LIST[k] == c:
+            return True
+    return False
+
+
+cdef inline uint32_t _low(uint32_t c) noexcept nogil:
+    return c if c < 256 else 0          # 0 is in no class below
+
+
+cdef bint _may_change(const char_t* s, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef uint32_t c, d
     for i in range(n):
         c = s[i]
-        if c == 38:                                   # "&"
-            return True
-        if i + 1 >= n:
-            break
-        d = s[i + 1]
-        if _EYES[c]:
-            if _MOUTH[d] or (_NOSE[d] and i + 2 < n and _MOUTH[s[i + 2]]):
-                return True
-        elif (c == 120 or c == 88) and d == 68:       # "xD", "XD"
-            return True
-        elif c == 60 and (d == 51 or d == 47):        # "<3", "</"
+        if c == 38 and i + 1 < n and (s[i + 1] == 35 or (s[i + 1] < 128 and
+                                                          _IS_WORD_LATIN1[s[i + 1]])):
+            return True                       # "&#" or "&" + an ASCII letter or digit
+        if i > 0 and not _is_space(s[i - 1]):
+            continue
+        j = -1
+        if c < 256 and _EYES[c]:
+            j = i + 1
+            if j < n and _NOSE[_low(s[j])] and j + 1 < n and _MOUTH[_low(s[j + 1])]:
+                j += 1
+            if j < n and _MOUTH[_low(s[j])]:
+                d = s[j]
+                while j < n and s[j] == d:
+                    j += 1
+            else:
+                j = -1
+        elif (c == 120 or c == 88) and i + 1 < n and s[i + 1] == 68:     # xD+
+            j = i + 1
+            while j < n and s[j] == 68:
+                j += 1
+        elif c == 60 and i + 1 < n and s[i + 1] == 51:                   # <3+
+            j = i + 1
+            while j < n and s[j] == 51:
+                j += 1
+        elif c == 60 and i + 2 < n and s[i + 1] == 47 and s[i + 2] == 51:   # </3
+            j = i + 3
+        if j < 0:
+            continue
+        if j == n or _is_space(s[j]) or _AFTER[_low(s[j])]:
             return True
     return False
 
@@ -1181,14 +1232,115 @@ def may_need_preparing(list texts):
     """Indices of the items of ``texts`` (IN) that are ``str`` and that tokenizer version 2's
     ``prepare()`` can change; every other ``str`` item is returned unchanged by it."""
     cdef list out = []
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, n
     cdef object text
+    cdef int kind
+    cdef void* data
+    cdef bint hit
+    is_nfc = _unicodedata.is_normalized
     for i in range(len(texts)):
         text = texts[i]
         if not PyUnicode_Check(text):
             continue
-        if PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND:
-            out.append(i)
-        elif _latin1_may_change(<const uint8_t*>PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text)):
+        kind = PyUnicode_KIND(text)
+        data = PyUnicode_DATA(text)
+        n = PyUnicode_GET_LENGTH(text)
+        if kind == PyUnicode_1BYTE_KIND:
+            hit = _may_change(<const uint8_t*>data, n)
+        elif kind == PyUnicode_2BYTE_KIND:
+            hit = _may_change(<const uint16_t*>data, n) or not is_nfc("NFC", text)
+        else:
+            hit = _may_change(<const uint32_t*>data, n) or not is_nfc("NFC", text)
+        if hit:
             out.append(i)
     return out
+
+
+# Emoticon words by family, in the order of imdb_edge._tokenizer (rule b).
+cdef list _FAMILY_WORDS = ["xxsmile", "xxwink", "xxlaugh", "xxfrown", "xxcry", "xxtongue",
+                           "xxskeptical", "xxneutral", "xxsurprise", "xxkiss", "xxheart",
+                           "xxbrokenheart"]
+cdef uint8_t _MOUTH_FAMILY[256]     # index into _FAMILY_WORDS
+for _c in range(256):
+    _MOUTH_FAMILY[_c] = 255
+for _ch, _w in ((")", 0), ("]", 0), ("}", 0), (">", 0), ("3", 0), ("D", 2), ("(", 3), ("[", 3),
+               ("{", 3), ("<", 3), ("P", 5), ("p", 5), ("/", 6), ("\\", 6), ("S", 6), ("|", 7),
+               ("O", 8), ("o", 8), ("*", 9)):
+    _MOUTH_FAMILY[ord(_ch)] = _w
+
+
+cdef list _spans(const char_t* s, Py_ssize_t n):
+    """``[(start, end, word), ...]`` of the emoticons rule b replaces, left to right."""
+    cdef list out = []
+    cdef Py_ssize_t i = 0, j
+    cdef uint32_t c, d
+    cdef int word
+    cdef bint nose
+    while i < n:
+        c = s[i]
+        if i > 0 and not _is_space(s[i - 1]):
+            i += 1
+            continue
+        j = -1
+        word = -1
+        if c < 256 and _EYES[c]:
+            j = i + 1
+            nose = False
+            if j < n and _NOSE[_low(s[j])] and j + 1 < n and _MOUTH[_low(s[j + 1])]:
+                nose = s[j] == 39
+                j += 1
+            if j < n and _MOUTH[_low(s[j])]:
+                d = s[j]
+                word = _MOUTH_FAMILY[d]
+                if c == 59 and word == 0:
+                    word = 1                          # ;) wink
+                elif nose and word == 3:
+                    word = 4                          # :'( cry
+                while j < n and s[j] == d:
+                    j += 1
+            else:
+                j = -1
+        elif (c == 120 or c == 88) and i + 1 < n and s[i + 1] == 68:
+            j = i + 1
+            while j < n and s[j] == 68:
+                j += 1
+            word = 2
+        elif c == 60 and i + 1 < n and s[i + 1] == 51:
+            j = i + 1
+            while j < n and s[j] == 51:
+                j += 1
+            word = 10
+        elif c == 60 and i + 2 < n and s[i + 1] == 47 and s[i + 2] == 51:
+            j = i + 3
+            word = 11
+        if j >= 0 and (j == n or _is_space(s[j]) or _AFTER[_low(s[j])]):
+            out.append((i, j, word))
+            i = j
+        else:
+            i += 1
+    return out
+
+
+def replace_emoticons(str text):
+    """Rule b of tokenizer version 2 on ``text`` (IN), as ``imdb_edge._tokenizer``'s regex does
+    it: each emoticon becomes " xx<family> "; the text itself if there is none."""
+    cdef int kind = PyUnicode_KIND(text)
+    cdef void* data = PyUnicode_DATA(text)
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
+    cdef list spans
+    if kind == PyUnicode_1BYTE_KIND:
+        spans = _spans(<const uint8_t*>data, n)
+    elif kind == PyUnicode_2BYTE_KIND:
+        spans = _spans(<const uint16_t*>data, n)
+    else:
+        spans = _spans(<const uint32_t*>data, n)
+    if not spans:
+        return text
+    pieces = []
+    last = 0
+    for start, end, word in spans:
+        pieces.append(text[last:start])
+        pieces.append(" " + _FAMILY_WORDS[word] + " ")
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces)

@@ -33,6 +33,15 @@ def test_version_2_rules(text, tokens):
     assert tokenize(text, 2) == tokens
 
 
+@pytest.mark.parametrize("reference", ["&#" + "1" * 5000 + ";", "&#x" + "f" * 5000, "&#00000001114112;",
+                                       "&#x0000110000;"])
+def test_huge_numeric_references_are_one_replacement_character(reference):
+    # html.unescape alone raises ValueError past 4,300 digits (int's limit): a crash on text
+    assert prepare(f"a {reference} b") == "a \ufffd b"
+    assert tokenize(f"a {reference} b", 2) == ["a", "b"]
+    assert prepare("&#65;&#x42;&#0000067;") == "ABC"
+
+
 def test_version_1_is_unchanged_by_default():
     assert tokenize("Great fun :) don&#39;t") == ["great", "fun", "don", "39", "t"]
     assert tokenize("cafe\u0301") == ["cafe"]
@@ -103,3 +112,18 @@ def test_unknown_version_is_refused(tmp_path):
         Vocabulary(["a"], tokenizer_version=3)
     with pytest.raises(ValueError, match="version must be one of"):
         tokenize("a", 3)
+
+
+@pytest.mark.skipif(_vectorizer._vectorize_c is None, reason="compiled vectorizer not built")
+@settings(max_examples=3000, deadline=None)
+@given(text=TEXT)
+def test_compiled_rules_equal_the_reference(text):
+    assert _vectorizer._prepare_compiled(text) == prepare(text)
+
+
+@pytest.mark.skipif(_vectorizer._vectorize_c is None, reason="compiled vectorizer not built")
+@pytest.mark.parametrize("text", ["Great fun :)", ":) :) :)", "a :-))) b :'( c ;) xDD <33 </3",
+                                  "\u3000:(\u3000", "x :o) :oo :o", "http://x.y :/", "&amp; :P!",
+                                  "\u00e9 :D, \U0001F621 ;-(."])
+def test_compiled_rules_on_known_cases(text):
+    assert _vectorizer._prepare_compiled(text) == prepare(text)
