@@ -41,7 +41,7 @@ def score(texts: str | Iterable[str]) -> np.ndarray:
     Example:
         >>> import imdb_edge
         >>> imdb_edge.score(["This movie was great", "Worst film ever, a total waste"]).round(4)
-        array([0.6157, 0.1529], dtype=float32)
+        array([0.7436, 0.0017], dtype=float32)
     """
     return _default_scorer().score(texts)
 
@@ -66,6 +66,6 @@ def explain(text: str, top: int = 10) -> list:
     Example:
         >>> import imdb_edge
         >>> [e.feature for e in imdb_edge.explain("A dull film with one great scene", top=2)]
-        ['dull', 'great']
+        ['dull', 'dull film']
     """
     return _default_scorer().explain(text, top)

@@ -100,7 +100,7 @@ CHECK="parity with x86-64"; check IN $T/venv/bin/python $T/_arch_check.py compar
 step "5. the README's quick start"
 quick=$(IN $T/venv/bin/imdb-edge score "This movie was great" "Worst film ever, a total waste")
 echo "$quick"
-CHECK="quick-start output"; check test "$quick" = "$(printf '0.6157\tpositive\n0.1529\tnegative')"
+CHECK="quick-start output"; check test "$quick" = "$(printf '0.7436\tpositive\n0.0017\tnegative')"
 
 step "vectorizer benchmark under emulation (2,000 reviews)"
 if [ -f "$DATA" ]; then

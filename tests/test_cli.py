@@ -4,6 +4,8 @@ import sys
 
 import pytest
 
+import imdb_edge
+
 from imdb_edge import __version__
 from imdb_edge.cli import main
 
@@ -121,4 +123,5 @@ def test_bench_command(tmp_path, capsys):
     assert code == 0 and "single review, end to end" in out and "Python vectorizer" in out
     results = json.loads((tmp_path / "b" / "bench.json").read_text())
     assert results["imdb_edge"]["throughput"]["1t_b512"]["reviews_per_s"] > 0
-    assert results["cold"]["peak_rss_mb"] > 0 and results["presets"]["default"]["features"] == 10_000
+    assert results["cold"]["peak_rss_mb"] > 0 and results["presets"]["default"]["features"] == \
+        len(imdb_edge.load("default").vectorizer.vocabulary)

@@ -63,7 +63,7 @@ def test_choices_strings_and_no_rows():
     ([("fixed", np.array([1.5], np.float32), 4)], "not in \\[0, 1\\]"),
     ([("fixed", np.array([0.5], np.float32), 0)], "decimals"),
     ([("fixed", np.array([0.5], np.float32), 7)], "decimals"),
-    ([("choice", np.array([2], np.int8), (b"a", b"b"))], "not 0 or 1"),
+    ([("choice", np.array([2], np.int8), (b"a", b"b"))], "not in 0..1"),
     ([("choice", np.array([1], np.int8), ("a", b"b"))], "bytes"),
     ([("int", np.array([1, 2]))], "shape"),
     ([("int", np.zeros((1, 1)))], "shape"),

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import imdb_edge
+from imdb_edge._models import resolve_model
 from imdb_edge import ModelError, Vocabulary
 from imdb_edge._scorer import CHUNK
 
@@ -20,16 +21,28 @@ def scorer():
     return imdb_edge.load()
 
 
-def test_bundled_model_card(scorer):
+def test_default_model_card(scorer):
     info = scorer.info
     assert info["preset"] == "default" and info["input_form"] == "ids"
+    assert info["tokenizer_version"] == 2 == scorer.vectorizer.vocabulary.tokenizer_version
+    assert info["architecture"] == "linear-length-calibrated" and int(info["ngram"]) == 2
+    assert float(info["test_accuracy"]) >= 0.90 and float(info["test_ece"]) <= 0.05
+    assert info["vocabulary_checksum"] == scorer.vectorizer.vocabulary.checksum
+    size = sum(p.stat().st_size for p in scorer.path.parent.iterdir())
+    assert size <= 4_000_000                                  # model + vocabulary
+
+
+def test_book_model_card():
+    scorer = imdb_edge.load("book")
+    info = scorer.info
+    assert info["input_form"] == "ids"
     assert info["tokenizer_version"] == scorer.vectorizer.vocabulary.tokenizer_version
     assert isinstance(info["test_accuracy"], float) and isinstance(info["seed"], int)
     assert info["labels"]["positive"] == "positive" and "contract" in info
     assert int(info["vocabulary_size"]) == 10_000
     assert info["vocabulary_checksum"] == scorer.vectorizer.vocabulary.checksum
     assert float(info["test_accuracy"]) >= 0.875
-    assert "default" in imdb_edge.presets()
+    assert {"default", "book", "accurate"} <= set(imdb_edge.presets())
 
 
 def test_obvious_reviews():
@@ -88,15 +101,17 @@ def test_explain(scorer):
     magnitudes = [abs(e["effect"]) for e in effects]
     assert magnitudes == sorted(magnitudes, reverse=True)
     assert scorer.explain("zzzqqq xxyyzz") == []
-    # leaving a word out really changes the score by its effect
-    base = scorer.score(["great film"])[0]
-    effect = {e["feature"]: e["effect"] for e in scorer.explain("great film")}["great"]
-    assert abs((base - scorer.score(["film"])[0]) - effect) < 1e-6
+    # leaving a word out really changes the score by its effect (a words-only model: removing
+    # the word from the text removes exactly that feature)
+    book = imdb_edge.load("book")
+    base = book.score(["great film"])[0]
+    effect = {e["feature"]: e["effect"] for e in book.explain("great film")}["great"]
+    assert abs((base - book.score(["film"])[0]) - effect) < 1e-6
 
 
 def test_decode(scorer):
     indptr, ids = scorer.vectorizer.transform_ids(["the movie"])
-    assert scorer.decode(ids) == ["the", "movie"]
+    assert scorer.decode(ids) == ["the", "movie", "the movie"]
 
 
 def test_threads_share_one_scorer(scorer):
@@ -135,7 +150,8 @@ def model_copy(tmp_path, scorer):
     folder = tmp_path / "model"
     folder.mkdir()
     shutil.copy(scorer.path, folder / "model.onnx")
-    shutil.copy(scorer.path.with_name("vocab.txt"), folder / "vocab.txt")
+    vocab = resolve_model(scorer.path)[1]
+    shutil.copy(vocab, folder / vocab.name)
     return folder
 
 
@@ -162,14 +178,16 @@ def test_corrupt_model(model_copy, damage):
 
 
 def test_missing_vocabulary(model_copy):
-    (model_copy / "vocab.txt").unlink()
+    for vocab in model_copy.glob("vocab.txt*"):
+        vocab.unlink()
     with pytest.raises(ModelError, match="vocabulary file not found: .*vocab.txt"):
         imdb_edge.load(model_copy)
 
 
 def test_foreign_vocabulary(model_copy, scorer):
-    features = list(reversed(scorer.vectorizer.vocabulary.features))
-    Vocabulary(features).save(model_copy / "vocab.txt")
+    vocab = scorer.vectorizer.vocabulary
+    Vocabulary(list(reversed(vocab.features)), ngram=vocab.ngram,
+               tokenizer_version=vocab.tokenizer_version).save(model_copy / "vocab.txt")
     with pytest.raises(ModelError, match=r"vocabulary checksum sha256:\w+ does not match model"):
         imdb_edge.load(model_copy)
 
@@ -209,7 +227,7 @@ def test_accurate_preset():
     info = accurate.info
     assert info["preset"] == "accurate" and int(info["ngram"]) == 2
     assert float(info["test_accuracy"]) >= 0.915
-    assert float(info["test_accuracy"]) >= float(imdb_edge.load().info["test_accuracy"]) + 0.02
+    assert float(info["test_accuracy"]) >= float(imdb_edge.load("book").info["test_accuracy"]) + 0.02
     assert accurate.vectorizer.vocabulary.ngram == 2
     p = accurate.score(["This movie was great", "Worst film ever, a total waste"])
     assert p[0] > 0.5 > p[1]

@@ -16,9 +16,10 @@ from ._measure import _latency, _throughput
 # -- peers --------------------------------------------------------------------------------
 
 def peer_python_reference(scorer, texts, args):
+    from .._models import resolve_model
     from .._scorer import Scorer
 
-    ref = Scorer(scorer.path, scorer.path.with_name("vocab.txt"), backend="python")
+    ref = Scorer(scorer.path, resolve_model(scorer.path)[1], backend="python")
     sample = texts[:max(512, len(texts) // 5)]
     return {"reviews_per_s_b512": _throughput(ref.score, sample, 512, 1, 1),
             "single": _latency(lambda t: ref.score([t]), texts, min(args.calls, 1000), 50),
