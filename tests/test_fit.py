@@ -137,15 +137,60 @@ def test_own_labels_everywhere_and_console_script_from_any_folder(tmp_path, caps
 
 @needs_training
 @pytest.mark.train
-def test_overwrite_replaces_whole_folder(tmp_path):
+def test_overwrite_replaces_an_earlier_fit_only(tmp_path):
     data = write_labeled(tmp_path / "d.jsonl", ROWS, "jsonl", names=("0", "1"))
     out = tmp_path / "m"
-    out.mkdir()
-    (out / "stale.txt").write_text("old")
+    assert fit(tmp_path, data, "--out", out, "--recipe", "book").returncode == 0
+    first = (out / "card.json").read_text()
+    again = fit(tmp_path, data, "--out", out, "--recipe", "book")
+    assert again.returncode == 1 and "earlier fit; pass --overwrite" in again.stderr
     result = fit(tmp_path, data, "--out", out, "--recipe", "book", "--overwrite")
     assert result.returncode == 0, result.stderr
-    assert not (out / "stale.txt").exists() and (out / "model.onnx").is_file()
+    assert (out / "card.json").read_text() != first and (out / "model.onnx").is_file()
     assert imdb_edge.load(out).labels == ("0", "1")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@needs_training
+@pytest.mark.train
+@pytest.mark.parametrize("case", ["data-inside", "notes", "model-plus-notes", "bare-model",
+                                  "fake-card", "file"])
+def test_overwrite_refuses_what_fit_did_not_write(tmp_path, case):
+    """Issue 19 item 7: ``--overwrite --out DIR`` deleted DIR's training data and notes."""
+    folder = tmp_path / "DIR"
+    folder.mkdir()
+    data = write_labeled((folder if case == "data-inside" else tmp_path) / "train.csv", ROWS,
+                         "csv")
+    keep = {"notes.txt": "my notes"}
+    if case in ("model-plus-notes", "bare-model", "fake-card"):
+        keep.update({"model.onnx": "x", "vocab.txt": "y"})
+    if case == "model-plus-notes":
+        keep["card.json"] = json.dumps({"imdb_edge_model_card": 1})
+    if case in ("bare-model", "fake-card"):
+        del keep["notes.txt"]
+    if case == "fake-card":
+        keep["card.json"] = json.dumps({"something": "else"})
+    if case == "file":
+        folder.rmdir()
+        folder.write_text("a file")
+        keep = {}
+    for name, text in keep.items():
+        (folder / name).write_text(text)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()} if folder.is_dir() else None
+    result = fit(tmp_path, data, "--recipe", "book", "--overwrite", "--out", folder)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    if case == "file":
+        assert "not a folder" in result.stderr and folder.read_text() == "a file"
+        return
+    assert "not a model folder written by fit" in result.stderr
+    for name in keep:
+        if name not in ("model.onnx", "vocab.txt", "card.json") or case in ("bare-model",
+                                                                             "fake-card"):
+            assert name in result.stderr, (name, result.stderr)
+    if case == "data-inside":
+        assert "train.csv" in result.stderr
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 

@@ -27,7 +27,8 @@ import numpy as np
 
 from imdb_edge import Vectorizer, Vocabulary
 
-from .pipeline import load_data, log, seed_everything, versions, write_json
+from .pipeline import (check_run_folder, load_data, log, seed_everything, versions,
+                       write_json)
 
 
 @dataclass
@@ -97,9 +98,11 @@ def _fit(cfg, size, l2, x, y, epochs, validation=None):
 
 def train_accurate(cfg: AccurateConfig, *, export: bool = True) -> dict:
     out = Path(cfg.out)
+    check_run_folder(out, "python -m train.accurate",
+                     marker_keys=("vocab_sizes", "l2", "max_epochs"))
+    splits, data_path, data_sha = load_data(cfg.data)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", dataclasses.asdict(cfg))
-    splits, data_path, data_sha = load_data(cfg.data)
     train, test = splits["train"], splits["test"]
     y_train = train.labels.astype(np.int64)
 

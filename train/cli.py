@@ -83,6 +83,8 @@ def _add_imdb_csv(sub) -> None:
     cmd.add_argument("--out", required=True, help="folder for train.csv and test.csv")
     cmd.add_argument("--limit", type=int, help="at most this many reviews per split "
                      "(a balanced, seeded sample)")
+    cmd.add_argument("--overwrite", action="store_true",
+                     help="replace train.csv and test.csv if --out already has them")
 
 
 def _add_dense_form(sub) -> None:
@@ -93,6 +95,8 @@ def _add_dense_form(sub) -> None:
                          "train extra). The model's doc_string states the contract.")
     cmd.add_argument("model", help="preset name, model folder or model.onnx")
     cmd.add_argument("--out", required=True, help="the .onnx file to write")
+    cmd.add_argument("--overwrite", action="store_true",
+                     help="replace --out if it is an imdb-edge model file")
 
 
 def _need_training_extra() -> str | None:
@@ -144,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "bundle", False) and args.no_export:
+        parser.error("--bundle needs the export; drop --no-export")
 
     from imdb_edge.io._data import DataError, download, find_data
 
@@ -151,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         from .imdb_csv import write_imdb_csv
 
         try:
-            for path in write_imdb_csv(args.data, args.out, limit=args.limit):
+            for path in write_imdb_csv(args.data, args.out, limit=args.limit,
+                                       overwrite=args.overwrite):
                 print(path)
         except DataError as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -169,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         from .export import ExportError, dense_from_ids
 
         try:
-            print(dense_from_ids(resolve_model(args.model)[0], args.out))
+            print(dense_from_ids(resolve_model(args.model)[0], args.out,
+                                 overwrite=args.overwrite))
         except (ModelError, ExportError, OSError) as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             return 1
@@ -188,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         except DataError as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             return 1
+    from imdb_edge import ModelError
+
+    from .export import ExportError
+
     try:
         if args.download:
             try:
@@ -202,8 +214,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"test_loss={metrics['test_loss']:.4f} test_accuracy={metrics['test_accuracy']:.4f} "
                   f"best_val_epoch={metrics['best_val_epoch']}")
             if args.bundle:
-                if args.no_export:
-                    parser.error("--bundle needs the export")
                 from .export import bundle
 
                 print(f"bundled into {bundle(cfg.out, 'book')}")
@@ -211,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             from .sweep import run_sweep
 
             run_sweep(_config(args), table_path=args.table)
-    except DataError as exc:
+    except (DataError, ModelError, ExportError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -201,11 +201,51 @@ def _export_form(model, recipe: str, size: int, r):
 
 # -- the command ---------------------------------------------------------------------------
 
-def check_output(out: Path, overwrite: bool) -> None:
-    if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not overwrite:
-        raise DataError(f"{out} exists; pass --overwrite to replace it")
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out} exists and is not a folder")
+FIT_FILES = frozenset({"model.onnx", "model_dense.onnx", "vocab.txt", "card.json", "card.md",
+                       "metrics.json", "history.json", "history.png"})
+"""Everything ``fit`` writes into a model folder: the folder ``--overwrite`` may replace."""
+
+
+def _listing(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")
+
+
+def is_fit_folder(out: Path) -> bool:
+    """Whether ``out`` is a model folder that ``fit`` wrote: nothing but :data:`FIT_FILES`,
+    with a model card that says so."""
+    try:
+        names = [p.name for p in out.iterdir()]
+        card = json.loads((out / "card.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (set(names) <= FIT_FILES and "model.onnx" in names and isinstance(card, dict)
+            and "imdb_edge_model_card" in card)
+
+
+def check_output(out: Path, overwrite: bool, inputs=()) -> None:
+    """Refuse an ``--out`` that fit may not replace: a file, a folder holding anything fit did
+    not write (``--overwrite`` or not), a model folder without ``--overwrite``, or a folder
+    holding one of the ``inputs``. An empty folder is used as it is."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise DataError(f"--out {out} exists and is not a folder; choose another --out")
+    names = sorted(p.name for p in out.iterdir())
+    if not names:
+        return
+    if not is_fit_folder(out):
+        foreign = [n for n in names if n not in FIT_FILES] or names
+        raise DataError(f"--out {out} is not a model folder written by fit (it holds "
+                        f"{_listing(foreign)}); --overwrite only replaces one, so choose "
+                        "another --out")
+    for path in inputs:
+        resolved, folder = Path(path).resolve(), out.resolve()
+        if resolved == folder or folder in resolved.parents:
+            raise DataError(f"--out {out}: the input {path} is inside it; choose another --out")
+    if not overwrite:
+        raise DataError(f"--out {out} holds a model from an earlier fit; pass --overwrite to "
+                        "replace it")
 
 
 def fit(source: Source, out, cfg: FitConfig, *, test_source: Source | None = None,
@@ -213,7 +253,8 @@ def fit(source: Source, out, cfg: FitConfig, *, test_source: Source | None = Non
     """Train, verify, export; returns the model card (also written as ``card.json``)."""
     started = time.perf_counter()
     out = Path(out)
-    check_output(out, overwrite)
+    inputs = [source.path] + ([test_source.path] if test_source is not None else [])
+    check_output(out, overwrite, inputs)
     ngram = 2 if cfg.recipe == "accurate" else 1
     test_fraction = 0.0 if test_source is not None else cfg.test_fraction
     log(f"pass 1: labels, splits and {ngram}-gram counts of {source.path}")
@@ -359,6 +400,7 @@ def _write_model(out: Path, overwrite: bool, model, cfg, vocab, r, sample, p_sam
                  histories, chosen, test_report) -> None:
     from .export import export_model
 
+    shown, out = out, Path(os.path.abspath(out))     # "--out ." has a parent to stage in
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     mask = os.umask(0)
@@ -387,6 +429,7 @@ def _write_model(out: Path, overwrite: bool, model, cfg, vocab, r, sample, p_sam
                                               "test": test_report})
         write_json(staging / "card.json", card)
         (staging / "card.md").write_text(card_markdown(card), encoding="utf-8")
+        check_output(shown, overwrite)    # again: the folder may have changed while training
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             os.replace(out, old / "model")
