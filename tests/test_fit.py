@@ -214,3 +214,66 @@ def test_imdb_as_csv_matches_the_accurate_preset(tmp_path, data_path, capsys):
     assert abs(accuracy - preset) <= 0.005
     card = json.loads((tmp_path / "m" / "card.json").read_text())
     assert card["peak_rss_mb_before_export"] < 2048
+
+
+NOISE = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    "I0000 00:00:1796030759.097229    4904 cudart_stub.cc:31] Could not find cuda drivers on "
+    "your machine, GPU will not be used.",
+    "E0000 00:00:1796030765.464198    4904 cuda_platform.cc:52] failed call to cuInit: "
+    "INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
+    "E0000 00:00:1796030765.803902    4904 node_def_util.cc:682] NodeDef mentions attribute "
+    "use_unbounded_threadpool which is not in the op definition: Op<name=MapDataset; " + "x" * 400,
+    "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow "
+    "with the appropriate compiler flags.",
+]
+REAL = [
+    "W0000 00:00:1796030765.803902    4904 op_kernel.cc:1857] OP_REQUIRES failed at "
+    "strided_slice_op.cc:117 : INVALID_ARGUMENT: slice index 3 of dimension 0 out of bounds.",
+    "E0000 00:00:1796030765.464198    4904 cuda_platform.cc:52] some other CUDA failure",
+    "F0000 00:00:1796030765.464198    4904 node_def_util.cc:1] fatal: NodeDef mentions attribute",
+    "Traceback (most recent call last):",
+]
+
+
+def test_native_noise_filter_keeps_real_lines(tmp_path):
+    """Issue 19 item 15: TensorFlow's native noise is dropped, anything else passes through,
+    and Python's own stderr lines arrive too (written to descriptor 2 as TF does)."""
+    program = (
+        "import os, sys, warnings\n"
+        "from train._quiet import native_stderr_filtered\n"
+        f"lines = {NOISE + REAL!r}\n"
+        "with native_stderr_filtered():\n"
+        "    for line in lines:\n"
+        "        os.write(2, (line + '\\n').encode())\n"
+        "    print('python line', file=sys.stderr)\n"
+        "    warnings.warn('a real python warning')\n"
+        "    os.write(2, b'no newline at the end')\n"
+        "print('after', file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                            cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert result.returncode == 0, result.stderr
+    for line in NOISE:
+        assert line[:60] not in result.stderr
+    for line in REAL + ["python line", "a real python warning", "no newline at the end",
+                        "after"]:
+        assert line in result.stderr
+
+
+@needs_training
+@pytest.mark.train
+@pytest.mark.parametrize("level", [None, "2"])
+def test_fit_prints_no_tensorflow_noise(tmp_path, level):
+    data = write_labeled(tmp_path / "d.csv", ROWS, "csv")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",
+                                                              "IMDB_EDGE_TF_LOGS")}
+    if level:
+        env["TF_CPP_MIN_LOG_LEVEL"] = level
+    result = subprocess.run([script("imdb-edge-train"), "fit", str(data), "--recipe", "book",
+                             "--out", str(tmp_path / "m"), "--progress", "off"],
+                            capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    for noise in ("cuInit", "NodeDef mentions attribute", "absl::InitializeLog", "E0000",
+                  "I0000", "cuda"):
+        assert noise not in result.stderr, result.stderr
+    assert "pass 1: labels" in result.stderr and "wrote " in result.stderr

@@ -202,8 +202,11 @@ def main(argv=None) -> int:
                          verbose=2)
     from imdb_edge.io._data import DataError
 
+    from ._quiet import native_stderr_filtered
+
     try:
-        metrics = train_accurate(cfg)
+        with native_stderr_filtered():
+            metrics = train_accurate(cfg)
     except DataError as exc:
         print(f"python -m train.accurate: error: {exc}", file=sys.stderr)
         return 1

@@ -12,7 +12,10 @@ import importlib.util
 import sys
 
 PROG = "imdb-edge-train"
-EPILOG = """examples:
+EPILOG = """TensorFlow's native log lines that are not warnings (GPU probing on a machine without
+one, graph-rewriting notes) are kept off stderr; IMDB_EDGE_TF_LOGS=all shows them.
+
+examples:
   imdb-edge-train imdb-csv --data aclImdb_v1.tar.gz --out imdb-csv
   imdb-edge-train fit imdb-csv/train.csv --text-column text --label-column label \\
       --recipe accurate --out my-model
@@ -148,10 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "bundle", False) and args.no_export:
+    if getattr(args, "bundle", False) and getattr(args, "no_export", False):
         parser.error("--bundle needs the export; drop --no-export")
 
-    from imdb_edge.io._data import DataError, download, find_data
+    from imdb_edge.io._data import DataError
 
     if args.command == "imdb-csv":
         from .imdb_csv import write_imdb_csv
@@ -186,17 +189,25 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"{PROG}: error: {problem}", file=sys.stderr)
         return 1
-    if args.command == "fit":
-        return _run_fit(parser, args)
-    if args.command == "any-length":
-        from .any_length import main as any_length_main
+    from ._quiet import native_stderr_filtered
 
-        try:
-            return any_length_main(args)
-        except DataError as exc:
-            print(f"{PROG}: error: {exc}", file=sys.stderr)
-            return 1
+    with native_stderr_filtered():
+        if args.command == "fit":
+            return _run_fit(parser, args)
+        if args.command == "any-length":
+            from .any_length import main as any_length_main
+
+            try:
+                return any_length_main(args)
+            except DataError as exc:
+                print(f"{PROG}: error: {exc}", file=sys.stderr)
+                return 1
+        return _run_imdb(args)
+
+
+def _run_imdb(args) -> int:
     from imdb_edge import ModelError
+    from imdb_edge.io._data import DataError, download, find_data
 
     from .export import ExportError
 
