@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import imdb_edge
@@ -277,3 +278,98 @@ def test_fit_prints_no_tensorflow_noise(tmp_path, level):
                   "I0000", "cuda"):
         assert noise not in result.stderr, result.stderr
     assert "pass 1: labels" in result.stderr and "wrote " in result.stderr
+
+
+# -- issue 19 items 9 and 10, issue 18 item 7: what fit chooses on, warns about, calibrates --
+
+@needs_training
+@pytest.mark.train
+def test_imbalanced_duplicated_leaky_data_is_handled_and_reported(tmp_path):
+    """95/5 classes: class weights and a ranking measure give a model that finds the smaller
+    class (the old choice by accuracy kept "every text negative"); duplicates counted; test
+    texts that occur in the training data (after normalisation) counted, and the figures on
+    the new ones given; the model calibrated (ECE before and after)."""
+    rows = make_labeled(1000, seed=11)
+    rows = [r for r in rows if r[1] == 0] + [r for r in rows if r[1] == 1][:55]
+    random_rows = __import__("random").Random(3)
+    random_rows.shuffle(rows)
+    train_rows = rows + rows[:60]                                  # 60 exact duplicates
+    data = write_labeled(tmp_path / "train.csv", train_rows, "csv")
+    fresh = [r for r in make_labeled(120, seed=12)]
+    fresh = [r for r in fresh if r[1] == 0][:60] + [r for r in fresh if r[1] == 1][:60]
+    seen = [(t.upper() + "!!", y) for t, y in rows[:40]]            # same after normalising
+    test = write_labeled(tmp_path / "test.csv", fresh + seen, "csv")
+    out = tmp_path / "m"
+    result = fit(tmp_path, data, "--out", out, "--recipe", "book", "--test-file", test)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    card = json.loads((out / "card.json").read_text())
+    assert "ROC AUC" in card["choices"]["chosen_by"]
+    weights = card["choices"]["class_weights"]
+    assert weights["pos"] > 5 * weights["neg"]
+    assert card["test"]["confusion"]["tp"] > 0 and card["test"]["roc_auc"] > 0.9
+    assert card["data"]["duplicate_texts"] == 60
+    assert card["splits"]["test_texts_also_in_training"] == 40
+    assert summary["test_texts_also_in_training"] == 40
+    assert card["test"]["new_texts"]["n"] == 120
+    overlap = [w for w in card["warnings"] if "also occur in the training data" in w]
+    assert len(overlap) == 1 and "40 of 160 test texts" in overlap[0]
+    assert overlap[0] in summary["warnings"] and "40 of 160 test texts" in result.stderr
+    assert "40 of 160 test texts" in (out / "card.md").read_text()
+    calibration = card["calibration"]
+    assert calibration["ece_binning"].startswith("10 equal-width bins of [0, 1]")
+    assert set(calibration["validation"]) >= {"ece_before", "ece_after"}
+    assert calibration["validation"]["log_loss_after"] <= calibration["validation"]["log_loss_before"]
+    assert set(calibration["test"]) == {"ece_before", "ece_after"}
+    assert "Expected calibration error (10 equal-width bins" in (out / "card.md").read_text()
+    info = imdb_edge.load(out).info
+    assert info["calibration"].startswith("sigmoid(")
+
+
+@needs_training
+@pytest.mark.train
+def test_a_model_that_learnt_nothing_is_reported(tmp_path):
+    """Random labels, 30 % emoji-only texts, 30 % text without spaces: each is said in the
+    output, on stderr and in the card."""
+    rng = __import__("random").Random(5)
+    texts = [t for t, _ in make_labeled(150, seed=13)]
+    kana = ["この映画は", "本当に", "素晴らしかった", "俳優の演技も", "最高で", "退屈で",
+            "最後まで", "見るのがつらかった", "音楽も良かった"]
+    texts += ["".join(rng.choice(kana) for _ in range(6)) + "。" for _ in range(130)]
+    texts += [rng.choice(["😀👍", "🙂🙂", "😡", "💩💩", "🎬🍿"]) for _ in range(130)]
+    rows = [(t, rng.randint(0, 1)) for t in texts]
+    rng.shuffle(rows)
+    data = write_labeled(tmp_path / "d.csv", rows, "csv")
+    out = tmp_path / "m"
+    result = fit(tmp_path, data, "--out", out, "--recipe", "book", "--val-fraction", "0.4")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    card = json.loads((out / "card.json").read_text())
+    assert card["data"]["texts_without_tokens"] == 130
+    assert card["data"]["texts_not_space_separated"] == 130
+    markdown = (out / "card.md").read_text()
+    for needle in ("does not beat the majority-class baseline", "have no token at all",
+                   "do not look space-separated"):
+        found = [w for w in card["warnings"] if needle in w]
+        assert len(found) == 1, (needle, card["warnings"])
+        assert found[0] in summary["warnings"] and needle in result.stderr
+        assert needle in markdown
+    assert "fit_warnings" in imdb_edge.load(out).info
+
+
+@needs_training
+@pytest.mark.train
+def test_calibration_folds_into_the_last_layer():
+    import keras
+
+    from train.calibrate import apply, fold_into_last_layer
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    x = np.random.default_rng(0).random((50, 6)).astype(np.float32) * 4
+    before = np.asarray(model(x)).reshape(-1)
+    calibration = {"a": 0.37, "b": -0.8}
+    fold_into_last_layer(model, calibration)
+    after = np.asarray(model(x)).reshape(-1)
+    np.testing.assert_allclose(after, apply(before, calibration), atol=2e-6)

@@ -278,8 +278,14 @@ def _run_fit(parser, args) -> int:
         print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
         return 130
     summary = {"out": args.out, "labels": card["labels"], "choices": card["choices"],
+               "validation_roc_auc": card["validation_roc_auc"],
                "validation_accuracy": card["validation_accuracy"],
-               "test_accuracy": card["test_accuracy"]}
+               "test_accuracy": card["test_accuracy"],
+               "test_roc_auc": None if card["test"] is None else card["test"]["roc_auc"],
+               "test_texts_also_in_training": card["splits"]["test_texts_also_in_training"],
+               "calibration_ece": {"binning": card["calibration"]["ece_binning"],
+                                   **card["calibration"]["validation"]},
+               "warnings": card["warnings"]}
     print(json.dumps(summary, ensure_ascii=False))
     return 0
 

@@ -199,8 +199,10 @@ def predict(model, x: np.ndarray) -> np.ndarray:
     return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
 
 
-def plot_history(history: dict[str, list[float]], path: Path, title: str = "") -> Path:
-    """Two panels as in the book: loss and accuracy, training vs validation, by epoch."""
+def plot_history(history: dict[str, list[float]], path: Path, title: str = "",
+                 best: int | None = None) -> Path:
+    """Two panels as in the book: loss and accuracy, training vs validation, by epoch; a
+    dotted line at epoch ``best`` (default: the best validation accuracy)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -217,7 +219,7 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str = "") -
         ax.set_ylabel(label)
         ax.set_title(f"Training and validation {label.lower()}")
         ax.legend()
-    best = best_epoch(history)
+    best = best or best_epoch(history)
     ax_acc.axvline(best, color="grey", linestyle=":", linewidth=1)
     if title:
         fig.suptitle(title)
