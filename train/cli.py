@@ -63,7 +63,7 @@ def _add_fit(sub) -> None:
                      "logistic regression on words and word pairs (default: %(default)s)")
     from imdb_edge.io._labeled import add_input_options
 
-    add_input_options(fit)
+    add_input_options(fit, command="fit")
     fit.add_argument("--classes", help="folder input: the two class sub-folders, A,B")
     fit.add_argument("--test-file", help="labeled test data, same format rules")
     fit.add_argument("--test-fraction", type=float, default=0.0,
@@ -149,8 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from imdb_edge.cli._main import parse_with_hints
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    commands = next(a.choices for a in parser._actions
+                    if isinstance(a, argparse._SubParsersAction))
+    args = parse_with_hints(parser, commands, argv)
     if getattr(args, "bundle", False) and getattr(args, "no_export", False):
         parser.error("--bundle needs the export; drop --no-export")
 
@@ -258,7 +262,7 @@ def _run_fit(parser, args) -> int:
 
     def source(path):
         return Source(path, args.text_column, args.label_column, args.data_format,
-                      args.delimiter, args.encoding, classes)
+                      args.delimiter, args.encoding, classes, args.csv_quoting)
 
     try:
         cfg = FitConfig(recipe=args.recipe, seed=args.seed, val_fraction=args.val_fraction,

@@ -60,12 +60,13 @@ class Source:
     delimiter: str | None = None
     encoding: str = "utf-8"
     classes: tuple[str, str] | None = None
+    csv_quoting: bool = False
 
     def records(self):
         for where, text, label in iter_records(
                 self.path, text_column=self.text_column, label_column=self.label_column,
                 fmt=self.fmt, delimiter=self.delimiter, encoding=self.encoding,
-                classes=self.classes):
+                classes=self.classes, csv_quoting=self.csv_quoting):
             yield where, check_text(self.path, where, text), label
 
 
