@@ -603,3 +603,37 @@ def _check_read_only_load(runuser: str, folder: Path) -> None:
     assert path == str(folder / "model.onnx")
     assert sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
                   for p in folder.iterdir()) == before
+
+
+# -- 1, every writer: labels and ids that no output could hold -----------------------------
+
+def test_a_label_that_is_not_valid_unicode_is_refused_naming_its_line(tmp_path, capsys):
+    path = tmp_path / "lab.jsonl"
+    path.write_text('{"text": "great", "label": "p\\ud800"}\n{"text": "bad", "label": "n"}\n')
+    code, out, err = run(capsys, "evaluate", "--file", path)
+    assert code == 1 and "line 1: label" in err and "lone surrogate" in err and out == ""
+
+
+def test_score_dataset_names_the_row_of_an_id_parquet_cannot_hold(tmp_path):
+    pytest.importorskip("distributed")
+    from imdb_edge._errors import DataError
+    from imdb_edge.engines.dataset import score_dataset
+
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(SURROGATE_JSONL)
+    with pytest.raises(DataError, match=r"row 1: the --id-column 'id' value 'b\\ud800'"):
+        score_dataset(str(path), str(tmp_path / "out"), id_column="id", scheduler="threads",
+                      workers=1)
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_a_too_long_line_names_the_file(tmp_path, capsys, monkeypatch):
+    from imdb_edge.cli import _score
+
+    monkeypatch.setattr(_score, "MAX_LINE_BYTES", 1000)
+    monkeypatch.setattr(_score, "BLOCK", 256)
+    path = tmp_path / "long.txt"
+    path.write_text("fine\n" + "word " * 400 + "\n")
+    code, out, err = run(capsys, "score", "--file", path)
+    assert code == 1 and f"{path}: line 2: longer than" in err

@@ -290,7 +290,9 @@ def _run_fit(parser, args) -> int:
                "calibration_ece": {"binning": card["calibration"]["ece_binning"],
                                    **card["calibration"]["validation"]},
                "warnings": card["warnings"]}
-    print(json.dumps(summary, ensure_ascii=False))
+    from imdb_edge.io._output import escape_surrogates
+
+    print(escape_surrogates(json.dumps(summary, ensure_ascii=False)))
     return 0
 
 

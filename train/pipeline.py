@@ -247,7 +247,10 @@ def versions() -> dict[str, str]:
 
 
 def write_json(path: Path, payload) -> None:
-    write_atomic(path, (json.dumps(payload, indent=2, ensure_ascii=False) + "\n").encode())
+    from imdb_edge.io._output import escape_surrogates
+
+    text = escape_surrogates(json.dumps(payload, indent=2, ensure_ascii=False))
+    write_atomic(path, (text + "\n").encode())
 
 
 # -- the whole experiment -------------------------------------------------------------------

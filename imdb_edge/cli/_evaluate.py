@@ -212,11 +212,13 @@ def run(args, load) -> int:
         written = write_plots(reports, arrays, args.plots)
         if isinstance(written, str):
             print(f"imdb-edge: note: {written}", file=sys.stderr)
+    from ..io._output import escape_surrogates
+
     if args.json:
         payload = reports[0] if len(reports) == 1 else {"models": reports}
-        print(json.dumps(_no_nan(payload), indent=2, ensure_ascii=False))
+        print(escape_surrogates(json.dumps(_no_nan(payload), indent=2, ensure_ascii=False)))
     else:
-        print(format_table(reports))
+        print(escape_surrogates(format_table(reports)))
     return 0
 
 

@@ -79,24 +79,24 @@ def read_dataset(source: str, text_column: str, id_column: str | None = None,
         elif kind == "csv":
             frame = _read_csv_records(files, columns, blocksize)
         else:
-            frame = dd.read_json(files, lines=True, blocksize=blocksize, dtype=False)
-            missing = [c for c in columns if c not in frame.columns]
-            if missing:
-                raise KeyError(missing[0])
-            frame = frame[columns]
+            frame = _read_csv_records(files, columns, blocksize, kind="jsonl")
     except (KeyError, ValueError) as exc:
         raise DataError(f"{source}: no column {_column_of(exc, columns)!r} (or unreadable "
                         f"{kind}: {str(exc)[:160]})") from None
     return frame
 
 
-def _read_csv_records(files, columns: list[str], blocksize):
+def _read_csv_records(files, columns: list[str], blocksize, kind: str = "csv"):
     """CSV files as a Dask DataFrame whose partitions end only at record boundaries: a
     quoted field may hold line breaks (``csv.writer`` writes them), so a partition cut at a
     byte offset - Dask's own ``read_csv`` - can start inside a quoted field ("EOF inside
     string"). Each file is scanned once for the ends of records (a line end with an even
     number of quote characters before it); partitions of about ``blocksize`` bytes are cut
-    there and parsed with the header in front. A compressed file is read whole."""
+    there and parsed with the header in front. A compressed file is read whole.
+
+    JSON lines (``kind="jsonl"``) go the same way, cut at any line end (a JSON string holds no
+    raw line break) and parsed by the reader ``score --file`` uses: pandas' JSON reader drops
+    a lone surrogate (``"b\\ud800"`` became ``"b"``), silently changing an id."""
     import dask
     import dask.dataframe as dd
     import pandas as pd
@@ -105,9 +105,9 @@ def _read_csv_records(files, columns: list[str], blocksize):
     size = parse_bytes(blocksize) if isinstance(blocksize, str) else int(blocksize or 0)
     parts = []
     for file in ([files] if isinstance(files, str) else files):
-        for header, start, end, first_line in _record_ranges(file, size):
+        for header, start, end, first_line in _record_ranges(file, size, kind):
             parts.append(dask.delayed(_read_csv_range, pure=True)(
-                file, header, start, end, first_line, columns))
+                file, header, start, end, first_line, columns, kind))
     meta = pd.DataFrame({c: pd.Series([], dtype=object) for c in dict.fromkeys(columns)})
     return dd.from_delayed(parts, meta=meta, verify_meta=False)
 
@@ -115,7 +115,8 @@ def _read_csv_records(files, columns: list[str], blocksize):
 _SCAN = 1 << 24         # bytes scanned at a time for record ends
 
 
-def _record_ranges(file: str, blocksize: int) -> list[tuple[bytes, int, int, int]]:
+def _record_ranges(file: str, blocksize: int,
+                   kind: str = "csv") -> list[tuple[bytes, int, int, int]]:
     """``(header, start, end, first line)`` of each partition of a CSV file: byte ranges
     that start and end at record boundaries, each about ``blocksize`` bytes (the whole file
     when ``blocksize`` is 0 or the file is compressed)."""
@@ -137,10 +138,15 @@ def _record_ranges(file: str, blocksize: int) -> list[tuple[bytes, int, int, int
                 break
             data = np.frombuffer(chunk, np.uint8)
             newline = np.flatnonzero(data == 10)
-            in_quotes = (np.cumsum(data == 34)[newline] + quotes) & 1
+            if kind == "csv":
+                in_quotes = (np.cumsum(data == 34)[newline] + quotes) & 1
+            else:
+                in_quotes = np.zeros(len(newline), np.int64)
             boundaries = newline[in_quotes == 0]
             line_numbers = np.flatnonzero(in_quotes == 0) + lines    # newlines before each
-            if header_end is None and len(boundaries):
+            if header_end is None and kind != "csv":
+                header_end, next_cut = 0, blocksize
+            elif header_end is None and len(boundaries):
                 header_end = offset + int(boundaries[0]) + 1
                 next_cut = header_end + blocksize
             if not whole and next_cut is not None:
@@ -157,6 +163,11 @@ def _record_ranges(file: str, blocksize: int) -> list[tuple[bytes, int, int, int
             return [(b"", 0, total, 1)]
         handle.seek(0)
         header = handle.read(header_end)
+    if kind != "csv":
+        starts = [0] + ends
+        first_lines = [1] + [n + 1 for n in newlines_before]
+        return [(b"", a, b, line) for a, b, line in zip(starts, ends + [total], first_lines)
+                if b > a]
     starts = [header_end] + ends
     first_lines = [header.count(b"\n") + 1] + [n + 1 for n in newlines_before]
     stops = ends + [total]
@@ -164,7 +175,7 @@ def _record_ranges(file: str, blocksize: int) -> list[tuple[bytes, int, int, int
 
 
 def _read_csv_range(file: str, header: bytes, start: int, end: int, first_line: int,
-                    columns: list[str]):
+                    columns: list[str], kind: str = "csv"):
     """One partition: the header and the records in ``[start, end)`` of ``file``, parsed by
     the reader ``score --file`` uses (the same records, the same errors, named by the
     file's line numbers)."""
@@ -175,22 +186,22 @@ def _read_csv_range(file: str, header: bytes, start: int, end: int, first_line: 
     import pandas as pd
 
     from .._errors import DataError
-    from ..io._labeled import DecodedLines, _csv
+    from ..io._labeled import DecodedLines, _csv, _jsonl
 
     with fsspec.open(file, "rb") as handle:
-        if header:
-            handle.seek(start)
-            data = header + handle.read(end - start)
-        else:
-            data = handle.read()
+        handle.seek(start)
+        data = header + handle.read(end - start)
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
     names = list(dict.fromkeys(columns))
     lines = DecodedLines(io.BufferedReader(io.BytesIO(data)), "utf-8", file,
-                         number=first_line - 1 - header.count(b"\n") if header else 0)
+                         number=first_line - 1 - header.count(b"\n"))
     values: list[list] = [[] for _ in names]
+    flags = ["--text-column"] * len(names)
+    rows = _csv(lines, file, ",", names, flags, True) if kind == "csv" else \
+        _jsonl(lines, file, names, flags)
     try:
-        for _, row in _csv(lines, file, ",", names, ["--text-column"] * len(names), True):
+        for _, row in rows:
             for column, value in zip(values, row):
                 column.append(value)
     except DataError as exc:
@@ -246,7 +257,8 @@ def _write_partition(frame, partition_info=None, *, staging: str, text_column: s
 
     number = partition_info["number"]
     if id_column:
-        where = (lambda i: f"row {offsets[number] + i}") if len(offsets) > number + 1 else \
+        where = (lambda i: f"row {offsets[number] + i}") if len(offsets) > number + 1 \
+            or number == 0 else \
             (lambda i: f"row {i} of partition {number}")
         ids = _id_array(frame[id_column].tolist(), id_column, where)
     else:
@@ -411,6 +423,15 @@ def _client(scheduler: str, workers: int | None):
     return Client(scheduler), None
 
 
+def _python_strings():
+    """Dask's conversion of object columns to pyarrow strings off: it fails, with a bare
+    ``UnicodeEncodeError``, on a string holding a lone surrogate (legal in JSON), where the
+    writer names the row and column instead; and texts are scored as Python strings anyway."""
+    import dask
+
+    return dask.config.set({"dataframe.convert-string": False})
+
+
 def _local(path: str) -> bool:
     return "://" not in str(path)
 
@@ -508,7 +529,8 @@ def score_dataset(source: str, output: str, *, text_column: str = "text",
                                                                 else []))
         parts = _parquet_parts(files)
     else:
-        frame = read_dataset(source, text_column, id_column, fmt, blocksize)
+        with _python_strings():
+            frame = read_dataset(source, text_column, id_column, fmt, blocksize)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
@@ -539,7 +561,8 @@ def score_dataset(source: str, output: str, *, text_column: str = "text",
                                      pure=False, **options)
                        for number, (file, group, _) in enumerate(parts)]
         else:
-            futures = _frame_futures(client, frame, id_column, options)
+            with _python_strings():
+                futures = _frame_futures(client, frame, id_column, options)
         bar = Progress("score-dataset", total=len(futures), unit="partitions",
                        enabled=progress)
         rows = 0

@@ -445,6 +445,11 @@ class LabelCoder:
             raise DataError(f"{self.path}: {where}: label is missing")
         code = self.seen.get(name)
         if code is None:
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:        # a JSON "\ud800": it could be written nowhere
+                raise DataError(f"{self.path}: {where}: label {name!r} is not valid Unicode "
+                                "(a lone surrogate); fix the label") from None
             if len(self.seen) == 2:
                 raise DataError(f"{self.path}: {where}: a third label {name[:40]!r} besides "
                                 f"{' and '.join(map(repr, self.seen))}; two classes are needed")

@@ -218,13 +218,18 @@ class _Slice:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def json_text(value) -> str:
-    """``json.dumps(value, ensure_ascii=False)`` that is always valid UTF-8: a lone surrogate
-    (legal in JSON text, e.g. read from ``"\\ud800"``) is written as its escape."""
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+def escape_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate written as its ``\\uXXXX`` escape: valid UTF-8, and
+    inside a JSON string the same character (e.g. a file name from a non-UTF-8 argv byte)."""
     if _SURROGATE.search(text):
         text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return text
+
+
+def json_text(value) -> str:
+    """``json.dumps(value, ensure_ascii=False)`` that is always valid UTF-8: a lone surrogate
+    (legal in JSON text, e.g. read from ``"\\ud800"``) is written as its escape."""
+    return escape_surrogates(json.dumps(value, ensure_ascii=False, allow_nan=False))
 
 
 def _json_value(value) -> str:
