@@ -637,3 +637,56 @@ def test_a_too_long_line_names_the_file(tmp_path, capsys, monkeypatch):
     path.write_text("fine\n" + "word " * 400 + "\n")
     code, out, err = run(capsys, "score", "--file", path)
     assert code == 1 and f"{path}: line 2: longer than" in err
+
+
+def test_score_dataset_on_a_cluster_whose_workers_run_elsewhere(tmp_path, monkeypatch):
+    """Issue 19 item 5 as reported: `dask scheduler` and `dask worker` started in another
+    folder; a relative input, output folder and model folder given to score-dataset."""
+    pytest.importorskip("distributed")
+    import socket
+    import time
+
+    import pandas as pd
+
+    dask = shutil.which("dask", path=os.path.dirname(sys.executable)) or shutil.which("dask")
+    if dask is None:
+        pytest.skip("no dask command")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    address = f"tcp://127.0.0.1:{port}"
+    processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port",
+                                   str(port), "--no-dashboard"], cwd=elsewhere,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        time.sleep(2)
+        processes.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1",
+                                           "--no-dashboard"], cwd=elsewhere,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        work = tmp_path / "work"
+        (work / "f").mkdir(parents=True)
+        (work / "f" / "small.csv").write_text("id,text\n1,great film\n2,awful film\n")
+        shutil.copytree(os.path.dirname(imdb_edge.load().path), work / "my_model")
+        monkeypatch.chdir(work)
+        from distributed import Client
+
+        for _ in range(60):                      # until the worker has joined
+            with Client(address, timeout=10) as client:
+                if client.scheduler_info()["workers"]:
+                    break
+            time.sleep(0.5)
+        result = cli("score-dataset", "f/small.csv", "out", "--id-column", "id", "--model",
+                     "my_model", "--scheduler", address, cwd=work)
+        assert result.returncode == 0, result.stderr
+        frame = pd.read_parquet(work / "out")
+        assert frame["id"].tolist() == ["1", "2"]
+        np.testing.assert_allclose(frame["probability"],
+                                   imdb_edge.load(work / "my_model").score(
+                                       ["great film", "awful film"]), atol=0)
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
