@@ -25,6 +25,17 @@ def chosen_model(model: str | os.PathLike | None) -> str | os.PathLike:
     return model if model is not None else (os.environ.get(MODEL_ENV) or DEFAULT_PRESET)
 
 
+def from_environment(model) -> bool:
+    """Whether :func:`chosen_model` takes ``$IMDB_EDGE_MODEL`` for ``model``."""
+    return model is None and bool(os.environ.get(MODEL_ENV))
+
+
+def named_by_environment(error: ModelError) -> ModelError:
+    """``error`` saying that the model was named by ``$IMDB_EDGE_MODEL``."""
+    return ModelError(f"{error} (the model named by ${MODEL_ENV}="
+                      f"{os.environ.get(MODEL_ENV)!r})")
+
+
 def presets() -> list[str]:
     """Names of the models bundled with this installation."""
     root = resources.files("imdb_edge") / "models"
@@ -39,22 +50,48 @@ def _preset_dir(name: str) -> Path:
     return Path(str(resources.files("imdb_edge") / "models" / name))
 
 
+def is_preset_name(model) -> bool:
+    """Whether ``model`` is read as a bundled preset's name: a plain name (no path separator,
+    not an ``.onnx`` file) that is not a file or folder in the working directory."""
+    return isinstance(model, str) and os.sep not in model and "/" not in model \
+        and not model.endswith(".onnx") and not os.path.exists(model)
+
+
 def resolve_model(model: str | os.PathLike | None) -> tuple[Path, Path]:
-    """``(onnx_path, vocab_path)`` for a preset name, model folder or ``.onnx`` file."""
+    """``(onnx_path, vocab_path)`` for a preset name, model folder or ``.onnx`` file; a
+    folder or file is made absolute here, once, so that the scorer (and a pickle of it) does
+    not depend on the working directory any more.
+
+    Raises:
+        ModelError: no such preset, folder or file; the message names the working directory a
+            relative path was looked up in (on a cluster, the worker's).
+    """
     if model is None:
         model = DEFAULT_PRESET
-    if isinstance(model, str) and os.sep not in model and "/" not in model \
-            and not model.endswith(".onnx") and not os.path.exists(model):
+    if is_preset_name(model):
         folder = _preset_dir(model)
         if not (folder / MODEL_FILE).is_file():
             available = ", ".join(presets()) or "none"
-            raise ModelError(f"no bundled model named {model!r} (bundled: {available}); "
-                             "pass a model folder or .onnx file path instead")
+            raise ModelError(f"no bundled model named {model!r} (bundled: {available}), nor a "
+                             f"folder {model!r} in the working directory {os.getcwd()} on "
+                             f"{_host()}; pass a model folder or .onnx file path instead")
         return folder / MODEL_FILE, _vocab_in(folder)
-    path = Path(model)
+    path = Path(os.path.abspath(model))
     if path.is_dir():
         return path / MODEL_FILE, _vocab_in(path)
+    if not path.exists() and not str(model).endswith(".onnx"):
+        where = "" if os.path.isabs(model) else f" (looked up from {os.getcwd()})"
+        raise ModelError(f"no model folder or .onnx file at {model}{where} on {_host()}")
     return path, _vocab_in(path.parent)
+
+
+def _host() -> str:
+    import socket
+
+    try:
+        return f"host {socket.gethostname()}"
+    except OSError:
+        return "this host"
 
 
 def _vocab_in(folder: Path) -> Path:

@@ -23,7 +23,8 @@ from ._explain import MAX_EXPLAIN_FEATURES, Effect, leave_one_out  # noqa: F401 
 from ._files import MAX_MODEL_BYTES, read_regular_file
 from ._labels import LABEL_IDS, label_codes, label_names
 from ._growing import Growing, shift_index
-from ._models import VOCAB_FILE, VOCAB_FILE_GZ, chosen_model, resolve_model
+from ._models import (VOCAB_FILE, VOCAB_FILE_GZ, chosen_model, from_environment,
+                      named_by_environment, resolve_model)
 from ._tokenizer import TOKENIZER_VERSIONS
 from ._vectorizer import Vectorizer, _vectorize_c, multi_hot
 from ._vocab import Vocabulary
@@ -368,12 +369,18 @@ def load(model: str | os.PathLike | None = None, *, threads: int = 1,
         >>> scorer.labels
         ('negative', 'positive')
     """
+    from_env = from_environment(model)
     model = chosen_model(model)
-    model_path, vocab_path = resolve_model(model)
-    if vocab is not None:
-        vocab_path = Path(vocab)
-    scorer = Scorer(model_path, vocab_path, threads=threads, backend=backend,
-                    chunk_size=chunk_size)
+    try:
+        model_path, vocab_path = resolve_model(model)
+        if vocab is not None:
+            vocab_path = Path(os.path.abspath(vocab))   # as the model's: chdir-proof
+        scorer = Scorer(model_path, vocab_path, threads=threads, backend=backend,
+                        chunk_size=chunk_size)
+    except ModelError as exc:
+        if from_env:
+            raise named_by_environment(exc) from None
+        raise
     if vocab is None and isinstance(model, str) and model == model_path.parent.name \
             and not os.path.exists(model):
         scorer._origin = (model,)   # a preset: found again wherever it is installed

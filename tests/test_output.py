@@ -106,13 +106,18 @@ def test_writer_compiled_equals_reference(names, fmt, keep, lines):
         assert [r["id"] for r in rows[:len(KEPT)]] == KEPT
 
 
-@needs_extension
-def test_a_kept_value_that_is_not_unicode_falls_back_to_python():
+def test_a_kept_lone_surrogate_is_escaped_in_json_lines():
+    """Issue 19 item 1: a kept value with a lone surrogate (legal in JSON text) is written
+    escaped, on both paths, and the output is valid UTF-8 and JSON."""
     writer = Writer("jsonl", ("negative", "positive"), lines=True, keep="id")
-    block = Block(["x"], [1], ["\ud800"])
-    p = np.array([0.25], np.float32)
-    out = writer.format(0, block, p, np.zeros(1, np.int8), np.zeros(1, np.int32))
-    assert isinstance(out, str) and '"id": "\ud800"' in out
+    block = Block(["x", "y"], [1, 2], ["\ud800", "a\udfffb"])
+    p = np.array([0.25, 0.75], np.float32)
+    args = (0, block, p, np.array([0, 1], np.int8), np.ones(2, np.int32))
+    for out in (writer.format(*args), writer.format_python(*args)):
+        data = out if isinstance(out, bytes) else out.encode("utf-8")
+        records = [json.loads(line) for line in data.decode("utf-8").splitlines()]
+        assert [r["id"] for r in records] == ["\ud800", "a\udfffb"]
+        assert b'"id": "\\ud800"' in data
 
 
 def test_batches_regroup_blocks_exactly():

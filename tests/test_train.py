@@ -229,3 +229,81 @@ def test_scaled_matrix_equals_the_coo_construction():
             got = scaled_matrix(indptr, ids, size, scale)
             assert got.shape == want.shape and got.dtype == np.float32
             assert (got != want).nnz == 0 and got.has_sorted_indices
+
+
+# -- issue 19 item 7: commands that replace files replace only their own -------------------
+
+def test_reproduce_and_sweep_refuse_a_folder_they_did_not_write(tmp_path):
+    from train.sweep import run_sweep
+    archive = make_archive(tmp_path / "aclImdb_v1.tar.gz", n_per_class=5)
+    for own, run in (("config.json", reproduce), ("sweep.json", run_sweep)):
+        out = tmp_path / f"out-{own}"
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+        (out / own).write_text('{"mine": 1}')
+        before = {p.name: p.read_text() for p in out.iterdir()}
+        with pytest.raises(DataError, match=r"is not a folder .* wrote \(it holds notes.txt\)"):
+            run(tiny_config(archive, out))
+        (out / "notes.txt").unlink()
+        del before["notes.txt"]
+        # a file named like the command's own, but not written by it
+        with pytest.raises(DataError, match=f"it holds {own}"):
+            run(tiny_config(archive, out))
+        assert {p.name: p.read_text() for p in out.iterdir()} == before
+
+
+def test_an_earlier_run_folder_may_be_reused(tiny_run):
+    from train.pipeline import check_run_folder
+    cfg, _ = tiny_run
+    check_run_folder(cfg.out, "reproduce", marker_keys=("vocab_size", "hidden_layers", "epochs"))
+
+
+def test_bundle_leaves_the_preset_alone_when_the_run_is_not_a_model(tiny_run, tmp_path):
+    import shutil
+    cfg, _ = tiny_run
+    target = export_mod.bundle(cfg.out, "mine", root=tmp_path / "models")
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    half = tmp_path / "half"
+    half.mkdir()
+    shutil.copy(os.path.join(cfg.out, "vocab.txt"), half / "vocab.txt")
+    with pytest.raises(export_mod.ExportError, match="no model.onnx to bundle"):
+        export_mod.bundle(half, "mine", root=tmp_path / "models")
+    (half / "vocab.txt").write_text("not a vocabulary\n")
+    shutil.copy(os.path.join(cfg.out, "model.onnx"), half / "model.onnx")
+    with pytest.raises(imdb_edge.ModelError):
+        export_mod.bundle(half, "mine", root=tmp_path / "models")
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+
+
+def test_bundle_without_export_is_refused_before_training(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        train_main(["reproduce", "--no-export", "--bundle", "--data", str(tmp_path / "x"),
+                    "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2 and "--bundle needs the export" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_imdb_csv_and_dense_form_replace_only_on_request(tiny_run, tmp_path, capsys):
+    cfg, _ = tiny_run
+    archive = make_archive(tmp_path / "aclImdb_v1.tar.gz", n_per_class=3)
+    out = tmp_path / "csv"
+    out.mkdir()
+    (out / "train.csv").write_text("my own data\n")
+    assert train_main(["imdb-csv", "--data", str(archive), "--out", str(out)]) == 1
+    assert "already has train.csv; pass --overwrite" in capsys.readouterr().err
+    assert (out / "train.csv").read_text() == "my own data\n"
+    assert not (out / "test.csv").exists()
+    assert train_main(["imdb-csv", "--data", str(archive), "--out", str(out),
+                       "--overwrite"]) == 0
+    assert (out / "train.csv").read_text().startswith("id,text,label")
+    capsys.readouterr()
+    mine = tmp_path / "notes.onnx"
+    mine.write_text("not a model")
+    model = os.path.join(cfg.out, "model.onnx")
+    for extra in ([], ["--overwrite"]):
+        assert train_main(["dense-form", model, "--out", str(mine), *extra]) == 1
+        assert "--out" in capsys.readouterr().err and mine.read_text() == "not a model"
+    dense = tmp_path / "dense.onnx"
+    assert train_main(["dense-form", model, "--out", str(dense)]) == 0
+    assert train_main(["dense-form", model, "--out", str(dense)]) == 1
+    assert train_main(["dense-form", model, "--out", str(dense), "--overwrite"]) == 0

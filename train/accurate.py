@@ -27,7 +27,8 @@ import numpy as np
 
 from imdb_edge import Vectorizer, Vocabulary
 
-from .pipeline import load_data, log, seed_everything, versions, write_json
+from .pipeline import (check_run_folder, load_data, log, seed_everything, versions,
+                       write_json)
 
 
 @dataclass
@@ -97,9 +98,11 @@ def _fit(cfg, size, l2, x, y, epochs, validation=None):
 
 def train_accurate(cfg: AccurateConfig, *, export: bool = True) -> dict:
     out = Path(cfg.out)
+    check_run_folder(out, "python -m train.accurate",
+                     marker_keys=("vocab_sizes", "l2", "max_epochs"))
+    splits, data_path, data_sha = load_data(cfg.data)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", dataclasses.asdict(cfg))
-    splits, data_path, data_sha = load_data(cfg.data)
     train, test = splits["train"], splits["test"]
     y_train = train.labels.astype(np.int64)
 
@@ -199,8 +202,11 @@ def main(argv=None) -> int:
                          verbose=2)
     from imdb_edge.io._data import DataError
 
+    from ._quiet import native_stderr_filtered
+
     try:
-        metrics = train_accurate(cfg)
+        with native_stderr_filtered():
+            metrics = train_accurate(cfg)
     except DataError as exc:
         print(f"python -m train.accurate: error: {exc}", file=sys.stderr)
         return 1

@@ -48,7 +48,7 @@ import numpy as np
 from imdb_edge import Vectorizer, Vocabulary
 from imdb_edge._tokenizer import iter_features, tokenize
 
-from .pipeline import load_data, log, versions, write_json
+from .pipeline import check_run_folder, load_data, log, versions, write_json
 
 TOKENIZER = 2
 EMOTICON_PREFIX = "xx"
@@ -268,6 +268,8 @@ def train_any_length(cfg: AnyLengthConfig, *, export: bool = True) -> dict:
 
     start = time.perf_counter()
     out = Path(cfg.out)
+    check_run_folder(out, "any-length",
+                     marker_keys=("prior_strength", "sentence_weight", "min_sentence_words"))
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", dataclasses.asdict(cfg))
     splits, data_path, data_sha = load_data(cfg.data)

@@ -12,7 +12,10 @@ import importlib.util
 import sys
 
 PROG = "imdb-edge-train"
-EPILOG = """examples:
+EPILOG = """TensorFlow's native log lines that are not warnings (GPU probing on a machine without
+one, graph-rewriting notes) are kept off stderr; IMDB_EDGE_TF_LOGS=all shows them.
+
+examples:
   imdb-edge-train imdb-csv --data aclImdb_v1.tar.gz --out imdb-csv
   imdb-edge-train fit imdb-csv/train.csv --text-column text --label-column label \\
       --recipe accurate --out my-model
@@ -60,7 +63,7 @@ def _add_fit(sub) -> None:
                      "logistic regression on words and word pairs (default: %(default)s)")
     from imdb_edge.io._labeled import add_input_options
 
-    add_input_options(fit)
+    add_input_options(fit, command="fit")
     fit.add_argument("--classes", help="folder input: the two class sub-folders, A,B")
     fit.add_argument("--test-file", help="labeled test data, same format rules")
     fit.add_argument("--test-fraction", type=float, default=0.0,
@@ -83,6 +86,8 @@ def _add_imdb_csv(sub) -> None:
     cmd.add_argument("--out", required=True, help="folder for train.csv and test.csv")
     cmd.add_argument("--limit", type=int, help="at most this many reviews per split "
                      "(a balanced, seeded sample)")
+    cmd.add_argument("--overwrite", action="store_true",
+                     help="replace train.csv and test.csv if --out already has them")
 
 
 def _add_dense_form(sub) -> None:
@@ -93,6 +98,8 @@ def _add_dense_form(sub) -> None:
                          "train extra). The model's doc_string states the contract.")
     cmd.add_argument("model", help="preset name, model folder or model.onnx")
     cmd.add_argument("--out", required=True, help="the .onnx file to write")
+    cmd.add_argument("--overwrite", action="store_true",
+                     help="replace --out if it is an imdb-edge model file")
 
 
 def _need_training_extra() -> str | None:
@@ -142,16 +149,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from imdb_edge.cli._main import parse_with_hints
 
-    from imdb_edge.io._data import DataError, download, find_data
+    parser = build_parser()
+    commands = next(a.choices for a in parser._actions
+                    if isinstance(a, argparse._SubParsersAction))
+    args = parse_with_hints(parser, commands, argv)
+    if getattr(args, "bundle", False) and getattr(args, "no_export", False):
+        parser.error("--bundle needs the export; drop --no-export")
+
+    from imdb_edge.io._data import DataError
 
     if args.command == "imdb-csv":
         from .imdb_csv import write_imdb_csv
 
         try:
-            for path in write_imdb_csv(args.data, args.out, limit=args.limit):
+            for path in write_imdb_csv(args.data, args.out, limit=args.limit,
+                                       overwrite=args.overwrite):
                 print(path)
         except DataError as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -169,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         from .export import ExportError, dense_from_ids
 
         try:
-            print(dense_from_ids(resolve_model(args.model)[0], args.out))
+            print(dense_from_ids(resolve_model(args.model)[0], args.out,
+                                 overwrite=args.overwrite))
         except (ModelError, ExportError, OSError) as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             return 1
@@ -178,16 +193,28 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"{PROG}: error: {problem}", file=sys.stderr)
         return 1
-    if args.command == "fit":
-        return _run_fit(parser, args)
-    if args.command == "any-length":
-        from .any_length import main as any_length_main
+    from ._quiet import native_stderr_filtered
 
-        try:
-            return any_length_main(args)
-        except DataError as exc:
-            print(f"{PROG}: error: {exc}", file=sys.stderr)
-            return 1
+    with native_stderr_filtered():
+        if args.command == "fit":
+            return _run_fit(parser, args)
+        if args.command == "any-length":
+            from .any_length import main as any_length_main
+
+            try:
+                return any_length_main(args)
+            except DataError as exc:
+                print(f"{PROG}: error: {exc}", file=sys.stderr)
+                return 1
+        return _run_imdb(args)
+
+
+def _run_imdb(args) -> int:
+    from imdb_edge import ModelError
+    from imdb_edge.io._data import DataError, download, find_data
+
+    from .export import ExportError
+
     try:
         if args.download:
             try:
@@ -202,8 +229,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"test_loss={metrics['test_loss']:.4f} test_accuracy={metrics['test_accuracy']:.4f} "
                   f"best_val_epoch={metrics['best_val_epoch']}")
             if args.bundle:
-                if args.no_export:
-                    parser.error("--bundle needs the export")
                 from .export import bundle
 
                 print(f"bundled into {bundle(cfg.out, 'book')}")
@@ -211,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             from .sweep import run_sweep
 
             run_sweep(_config(args), table_path=args.table)
-    except DataError as exc:
+    except (DataError, ModelError, ExportError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -237,7 +262,7 @@ def _run_fit(parser, args) -> int:
 
     def source(path):
         return Source(path, args.text_column, args.label_column, args.data_format,
-                      args.delimiter, args.encoding, classes)
+                      args.delimiter, args.encoding, classes, args.csv_quoting)
 
     try:
         cfg = FitConfig(recipe=args.recipe, seed=args.seed, val_fraction=args.val_fraction,
@@ -257,9 +282,17 @@ def _run_fit(parser, args) -> int:
         print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
         return 130
     summary = {"out": args.out, "labels": card["labels"], "choices": card["choices"],
+               "validation_roc_auc": card["validation_roc_auc"],
                "validation_accuracy": card["validation_accuracy"],
-               "test_accuracy": card["test_accuracy"]}
-    print(json.dumps(summary, ensure_ascii=False))
+               "test_accuracy": card["test_accuracy"],
+               "test_roc_auc": None if card["test"] is None else card["test"]["roc_auc"],
+               "test_texts_also_in_training": card["splits"]["test_texts_also_in_training"],
+               "calibration_ece": {"binning": card["calibration"]["ece_binning"],
+                                   **card["calibration"]["validation"]},
+               "warnings": card["warnings"]}
+    from imdb_edge.io._output import escape_surrogates
+
+    print(escape_surrogates(json.dumps(summary, ensure_ascii=False)))
     return 0
 
 

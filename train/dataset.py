@@ -1,18 +1,27 @@
 """A user's labeled texts as sparse feature ids, in two streamed passes and bounded memory.
 
 Pass 1 reads every record, checks it, gives its label a code, puts it in a split (fit,
-validation or test; a seeded random stream, so pass 2 sees the same splits) and counts the
-features of the fit and validation texts, never the test texts. Pass 2 vectorizes each split
-into CSR form (``indptr``, ``ids``: 4 bytes a feature occurrence) with the largest vocabulary;
-smaller candidate vocabularies are selections of its ids. No text is held past its chunk
-(except a small sample kept to check the export), and no dense matrix is ever made.
+validation or test) and counts the features of the fit and validation texts, never the test
+texts. The split of a text is a seeded hash of its tokens (the tokenizer's normalisation), so
+texts that differ only in case, punctuation or spacing - and exact duplicates - always land in
+the same split: a duplicate cannot sit in both the fit and the validation split and inflate the
+figures. Pass 1 also counts what a model cannot learn from (texts without any token, text
+that is not space-separated) and keeps an 8-byte digest of each text, to count duplicates and
+test texts that also occur in the training data.
+
+Pass 2 vectorizes each split into CSR form (``indptr``, ``ids``: 4 bytes a feature occurrence)
+with the largest vocabulary; smaller candidate vocabularies are selections of its ids. No
+text is held past its chunk (except a small sample kept to check the export), and no dense
+matrix is ever made.
 """
 
 from __future__ import annotations
 
+import array
 import collections
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +39,14 @@ MIN_PER_CLASS = 50
 COUNTER_CAP = 4_000_000     # distinct features held while counting (~0.5 GB of dict)
 CHUNK = 4096
 SAMPLE = 2000               # validation texts kept to check the exported model
+SPACING_MIN_CHARS = 10      # texts with fewer word characters are not judged for spacing
+LONG_TOKENS = 12.0          # mean token length (characters) past which text looks unspaced:
+                            # English ~4.5, German ~6, Finnish ~7.5
+# Scripts written without spaces between words: Thai, Lao, Tibetan, Myanmar, Khmer, kana,
+# CJK ideographs (Korean hangul is written with spaces, so it is not here).
+_UNSPACED_SCRIPTS = re.compile(
+    "[\u0e00-\u0fff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff"
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]")
 
 
 @dataclass
@@ -43,12 +60,13 @@ class Source:
     delimiter: str | None = None
     encoding: str = "utf-8"
     classes: tuple[str, str] | None = None
+    csv_quoting: bool = False
 
     def records(self):
         for where, text, label in iter_records(
                 self.path, text_column=self.text_column, label_column=self.label_column,
                 fmt=self.fmt, delimiter=self.delimiter, encoding=self.encoding,
-                classes=self.classes):
+                classes=self.classes, csv_quoting=self.csv_quoting):
             yield where, check_text(self.path, where, text), label
 
 
@@ -64,7 +82,10 @@ class BoundedCounter:
         self.pruned_below = 0
 
     def add_text(self, text: str, ngram: int) -> None:
-        self.counts.update(iter_features(tokenize(text), ngram))
+        self.add_tokens(tokenize(text), ngram)
+
+    def add_tokens(self, tokens: list[str], ngram: int) -> None:
+        self.counts.update(iter_features(tokens, ngram))
 
     def prune_if_needed(self) -> None:
         if len(self.counts) <= self.cap:
@@ -80,25 +101,89 @@ class BoundedCounter:
         return [feature for feature, _ in ranked[:size]]
 
 
-def _split_codes(seed: int, test_fraction: float, val_fraction: float):
-    """An endless stream of split codes, the same for the same arguments."""
-    rng = np.random.default_rng(seed)
-    while True:
-        u = rng.random(CHUNK)
-        codes = np.where(u < test_fraction, TEST,
-                         np.where(u < test_fraction + val_fraction, VAL, FIT)).astype(np.int8)
-        yield from codes.tolist()
+def text_digest(key: str, seed: int) -> int:
+    """A seeded 64-bit digest of ``key``: a text's tokens joined by spaces (the tokenizer's
+    normalisation)."""
+    data = key.encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8, salt=_salt(seed)).digest(),
+                          "little")
+
+
+def _salt(seed: int) -> bytes:
+    return hashlib.blake2b(str(seed).encode(), digest_size=16).digest()
+
+
+def split_of(digest: int, test_fraction: float, val_fraction: float) -> int:
+    """The split of a text from its digest: same text, same split, for the same seed."""
+    u = digest / 2.0 ** 64
+    return TEST if u < test_fraction else VAL if u < test_fraction + val_fraction else FIT
+
+
+def looks_unspaced(tokens: list[str]) -> bool | None:
+    """Whether a text's tokens look like text written without spaces between words (each
+    token a clause): most word characters in scripts written without spaces, or a mean token
+    length past :data:`LONG_TOKENS`. None when the text is too short to tell."""
+    chars = sum(map(len, tokens))
+    if chars < SPACING_MIN_CHARS:
+        return None
+    if chars / len(tokens) > LONG_TOKENS:
+        return True
+    joined = "".join(tokens)
+    if joined.isascii():
+        return False
+    return len(_UNSPACED_SCRIPTS.findall(joined)) * 2 > chars
 
 
 @dataclass
 class Scan:
-    """What pass 1 found."""
+    """What pass 1 found.
+
+    ``splits`` holds each record's split (-1: blank text, not used), in record order;
+    ``digests`` the :func:`text_digest` of each used text with a token, ``keyed`` (one per
+    used text) whether it has one. A text without a token is split at random (by its record
+    number): its features are the same as every other's - none - so it cannot leak, and
+    thousands of copies of one emoji would otherwise all land in one split.
+    """
 
     counter: BoundedCounter
     coder: LabelCoder
     n_records: int = 0
     blank: int = 0
+    tokenless: int = 0
+    spacing_judged: int = 0
+    unspaced: int = 0
     per_split_class: np.ndarray = field(default_factory=lambda: np.zeros((3, 2), np.int64))
+    splits: array.array = field(default_factory=lambda: array.array("b"))
+    digests: array.array = field(default_factory=lambda: array.array("Q"))
+    keyed: array.array = field(default_factory=lambda: array.array("b"))
+
+    def _used(self) -> tuple[np.ndarray, np.ndarray]:
+        """The split of each used text, and whether it has a token."""
+        splits = np.frombuffer(self.splits, np.int8) if len(self.splits) else np.zeros(0, np.int8)
+        keyed = np.frombuffer(self.keyed, np.int8).astype(bool) if len(self.keyed) else \
+            np.zeros(0, bool)
+        return splits[splits >= 0], keyed
+
+    def digests_of(self, *wanted: int) -> np.ndarray:
+        """Digests of the used texts with tokens in the ``wanted`` splits, uint64."""
+        used, keyed = self._used()
+        digests = np.frombuffer(self.digests, np.uint64) if len(self.digests) else \
+            np.zeros(0, np.uint64)
+        return digests[np.isin(used[keyed], wanted)]
+
+    def seen_in(self, split: int, digests: np.ndarray) -> np.ndarray:
+        """For each used text of ``split``, in order, whether ``digests`` has it too (a text
+        without a token never counts)."""
+        used, keyed = self._used()
+        seen = np.zeros(int(np.sum(used == split)), bool)
+        seen[keyed[used == split]] = np.isin(self.digests_of(split), digests)
+        return seen
+
+    def duplicates(self, *wanted: int) -> int:
+        """Used texts with tokens in the ``wanted`` splits whose normalised text occurred
+        before."""
+        digests = self.digests_of(*wanted)
+        return int(len(digests) - len(np.unique(digests)))
 
 
 def scan(source: Source, *, ngram: int, seed: int, test_fraction: float, val_fraction: float,
@@ -107,18 +192,32 @@ def scan(source: Source, *, ngram: int, seed: int, test_fraction: float, val_fra
     (a separate test file)."""
     counter = BoundedCounter()
     result = Scan(counter, LabelCoder(source.path))
-    splits = _split_codes(seed, test_fraction, val_fraction)
     bar = Progress(f"reading {os.path.basename(source.path)}", enabled=progress)
     for n, (where, text, label) in enumerate(source.records(), 1):
         code = result.coder.code(label, where)
         result.n_records = n
         if not text.strip():
             result.blank += 1
+            result.splits.append(-1)
             continue
-        split = next(splits) if force_split is None else force_split
+        tokens = tokenize(text)
+        if not tokens:
+            result.tokenless += 1
+            digest = text_digest(f"\0record {n}", seed)
+        else:
+            unspaced = looks_unspaced(tokens)
+            if unspaced is not None:
+                result.spacing_judged += 1
+                result.unspaced += unspaced
+            digest = text_digest(" ".join(tokens), seed)
+            result.digests.append(digest)
+        result.keyed.append(bool(tokens))
+        split = split_of(digest, test_fraction, val_fraction) if force_split is None \
+            else force_split
+        result.splits.append(split)
         result.per_split_class[split, code] += 1
         if split != TEST:
-            counter.add_text(text, ngram)
+            counter.add_tokens(tokens, ngram)
         if n % 1000 == 0:
             counter.prune_if_needed()
             bar.update(n)
@@ -156,12 +255,12 @@ class Part:
         return len(self.codes)
 
 
-def vectorize(source: Source, vocab: Vocabulary, *, seed: int, test_fraction: float,
-              val_fraction: float, coder: LabelCoder, total: int, force_split: int | None = None,
+def vectorize(source: Source, vocab: Vocabulary, *, found: Scan,
               progress: bool = True) -> tuple[dict[int, Part], list[str]]:
-    """Pass 2: each split as a :class:`Part`, and up to SAMPLE validation texts."""
+    """Pass 2: each split (as pass 1 ``found`` them) as a :class:`Part`, and up to SAMPLE
+    validation texts."""
     vectorizer = Vectorizer(vocab)
-    splits = _split_codes(seed, test_fraction, val_fraction)
+    coder, total = found.coder, found.n_records
     pieces = {s: ([], [], []) for s in (FIT, VAL, TEST)}     # indptr diffs, ids, codes
     buffers = {s: ([], []) for s in (FIT, VAL, TEST)}        # texts, codes
     sample: list[str] = []
@@ -177,14 +276,21 @@ def vectorize(source: Source, vocab: Vocabulary, *, seed: int, test_fraction: fl
             texts.clear()
             codes.clear()
 
+    changed = f"{source.path}: the file changed between the two reads; train on a copy"
+    n_read = 0
     for n, (where, text, label) in enumerate(source.records(), 1):
+        n_read = n
         code = coder.seen.get(label_name(label))
         if code is None:
             raise DataError(f"{source.path}: {where}: label {label!r} was not there on the "
                             "first read (did the file change?)")
-        if not text.strip():
+        if n > total:
+            raise DataError(changed)
+        split = found.splits[n - 1]
+        if (split < 0) != (not text.strip()):
+            raise DataError(f"{changed} ({where})")
+        if split < 0:
             continue
-        split = next(splits) if force_split is None else force_split
         if split == VAL and len(sample) < SAMPLE:
             sample.append(text)
         buffers[split][0].append(text)
@@ -196,6 +302,8 @@ def vectorize(source: Source, vocab: Vocabulary, *, seed: int, test_fraction: fl
     for split in buffers:
         flush(split)
     bar.close()
+    if n_read != total:
+        raise DataError(changed)
     parts = {}
     for split, (lengths, ids, codes) in pieces.items():
         lengths_all = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)

@@ -128,12 +128,15 @@ def add_contract(path: str | os.PathLike, form: str | None = None) -> None:
     os.replace(tmp, path)
 
 
-def dense_from_ids(path: str | os.PathLike, out: str | os.PathLike) -> Path:
+def dense_from_ids(path: str | os.PathLike, out: str | os.PathLike, *,
+                   overwrite: bool = False) -> Path:
     """The dense form of an ids-form model (the rewrite of :func:`to_ids_onnx` undone):
-    ``multi_hot`` float32 ``(n, V)`` times the first weight, then the same graph."""
+    ``multi_hot`` float32 ``(n, V)`` times the first weight, then the same graph. An
+    existing ``out`` is replaced only with ``overwrite``, and only if it is an imdb-edge model."""
     import onnx
     from onnx import TensorProto, helper
 
+    _check_model_file_out(Path(out), overwrite)
     model = onnx.load(str(path))
     graph = model.graph
     nodes = {node.name: node for node in graph.node}
@@ -176,6 +179,24 @@ def dense_from_ids(path: str | os.PathLike, out: str | os.PathLike) -> Path:
     onnx.save(model, str(tmp))
     os.replace(tmp, out)
     return out
+
+
+def _check_model_file_out(out: Path, overwrite: bool) -> None:
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_dir():
+        raise ExportError(f"--out {out} is a folder; give the .onnx file to write")
+    if not overwrite:
+        raise ExportError(f"--out {out} exists; pass --overwrite to replace it")
+    import onnx
+
+    try:
+        keys = {e.key for e in onnx.load(str(out), load_external_data=False).metadata_props}
+    except Exception:  # noqa: BLE001 - anything onnx cannot read is not a model of ours
+        keys = set()
+    if "imdb_edge.format" not in keys:
+        raise ExportError(f"--out {out} is not an imdb-edge model file; --overwrite only "
+                          "replaces one, so choose another --out")
 
 
 def _set_metadata(proto, metadata: dict[str, str]) -> None:
@@ -268,18 +289,31 @@ def bundle(run_dir: str | os.PathLike, preset: str, *, gzip_vocabulary: bool = F
            root: Path = BUNDLE_ROOT) -> Path:
     """Copy an exported model into ``imdb_edge/models/<preset>/`` (package data).
 
-    Each file lands by rename; the vocabulary first, the model last. A large n-gram
+    The run's model and vocabulary must load together first (else :class:`ExportError` or
+    :class:`imdb_edge.ModelError`, and the preset is untouched); then each file lands by
+    rename, the vocabulary first, the model last. A large n-gram
     vocabulary ships gzip-compressed (``vocab.txt.gz``, read transparently by the runtime).
     """
     run_dir, target = Path(run_dir), Path(root) / preset
-    target.mkdir(parents=True, exist_ok=True)
+    for name in ("model.onnx", "vocab.txt"):
+        if not (run_dir / name).is_file():
+            raise ExportError(f"{run_dir}: no {name} to bundle (was the model exported?); "
+                              f"{target} left as it was")
+    # The pair must load together (checksum, tokenizer version, width) before anything in
+    # the package is touched: a failed bundle leaves the preset as it was.
+    _scorer.load(run_dir, threads=1)
     vocab = Vocabulary.load(run_dir / "vocab.txt")
+    target.mkdir(parents=True, exist_ok=True)
     keep, drop = ("vocab.txt.gz", "vocab.txt") if gzip_vocabulary else ("vocab.txt", "vocab.txt.gz")
-    vocab.save(target / keep)
-    (target / drop).unlink(missing_ok=True)
-    tmp = target / ".model.onnx.tmp"
-    shutil.copy(run_dir / "model.onnx", tmp)
-    os.replace(tmp, target / "model.onnx")
+    staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=target))
+    try:
+        vocab.save(staging / keep)
+        shutil.copy(run_dir / "model.onnx", staging / "model.onnx")
+        os.replace(staging / keep, target / keep)
+        (target / drop).unlink(missing_ok=True)
+        os.replace(staging / "model.onnx", target / "model.onnx")    # last: marks completion
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

@@ -10,15 +10,23 @@ from pathlib import Path
 
 import numpy as np
 
-from imdb_edge.io._data import read_imdb
+from imdb_edge.io._data import DataError, read_imdb
 
 
-def write_imdb_csv(data, out, *, limit: int | None = None, seed: int = 0) -> list[Path]:
+def write_imdb_csv(data, out, *, limit: int | None = None, seed: int = 0,
+                   overwrite: bool = False) -> list[Path]:
     """``train.csv`` and ``test.csv`` in ``out``, rows in a seeded random order; with
-    ``limit``, a balanced sample of that many reviews per split. Each file lands by rename."""
+    ``limit``, a balanced sample of that many reviews per split. Each file lands by rename;
+    an existing file of either name is replaced only with ``overwrite``."""
     if limit is not None and limit < 2:
         raise ValueError(f"limit must be >= 2. Received: limit={limit!r}")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out} exists and is not a folder")
+    existing = [name for name in ("train.csv", "test.csv") if (out / name).exists()]
+    if existing and not overwrite:
+        raise DataError(f"--out {out} already has {' and '.join(existing)}; pass --overwrite "
+                        "to replace them, or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, split in read_imdb(data).items():

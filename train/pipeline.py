@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from imdb_edge import Vectorizer, Vocabulary, __version__
-from imdb_edge.io._data import Split, find_data, read_imdb, sha256_of
+from imdb_edge.io._data import DataError, Split, find_data, read_imdb, sha256_of
 from imdb_edge._vocab import write_atomic
 
 
@@ -55,6 +55,44 @@ class Config:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"invalid {name}. Received: {name}={getattr(self, name)!r}")
+
+
+RUN_FILES = frozenset({"config.json", "vocab.txt", "history.json", "history.png",
+                       "metrics.json", "model.onnx", "model_dense.onnx"})
+"""What ``reproduce`` (and ``python -m train.accurate``) write into ``--out``."""
+
+
+def check_run_folder(out: str | os.PathLike, command: str, written=RUN_FILES,
+                     marker: str = "config.json", marker_keys=None) -> None:
+    """Refuse an ``--out`` that a rerun of ``command`` would write into but that is not an
+    earlier run's folder: a file, or a folder holding anything ``command`` does not write, or
+    files named like its own but without its ``marker`` (a JSON object with ``marker_keys``).
+    A new or empty folder, or an earlier run's, is fine: a rerun replaces its own files.
+
+    Raises:
+        DataError: naming the folder and what it holds.
+    """
+    out = Path(out)
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise DataError(f"--out {out} exists and is not a folder; choose another --out")
+    names = sorted(p.name for p in out.iterdir() if not p.name.startswith(".export-"))
+    if not names:
+        return
+    foreign = [n for n in names if n not in written]
+    if not foreign:
+        try:
+            found = json.loads((out / marker).read_text(encoding="utf-8"))
+            ours = isinstance(found, dict) and set(marker_keys or ()) <= set(found)
+        except (OSError, ValueError):
+            ours = False
+        if ours:
+            return
+    shown = ", ".join((foreign or names)[:8]) + (" ..." if len(foreign or names) > 8 else "")
+    raise DataError(f"--out {out} is not a folder {command} wrote (it holds {shown}); "
+                    f"{command} writes its files there, replacing any of the same name, so "
+                    "choose a new or empty folder")
 
 
 def log(message: str) -> None:
@@ -161,8 +199,10 @@ def predict(model, x: np.ndarray) -> np.ndarray:
     return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
 
 
-def plot_history(history: dict[str, list[float]], path: Path, title: str = "") -> Path:
-    """Two panels as in the book: loss and accuracy, training vs validation, by epoch."""
+def plot_history(history: dict[str, list[float]], path: Path, title: str = "",
+                 best: int | None = None) -> Path:
+    """Two panels as in the book: loss and accuracy, training vs validation, by epoch; a
+    dotted line at epoch ``best`` (default: the best validation accuracy)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -179,7 +219,7 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str = "") -
         ax.set_ylabel(label)
         ax.set_title(f"Training and validation {label.lower()}")
         ax.legend()
-    best = best_epoch(history)
+    best = best or best_epoch(history)
     ax_acc.axvline(best, color="grey", linestyle=":", linewidth=1)
     if title:
         fig.suptitle(title)
@@ -207,7 +247,10 @@ def versions() -> dict[str, str]:
 
 
 def write_json(path: Path, payload) -> None:
-    write_atomic(path, (json.dumps(payload, indent=2, ensure_ascii=False) + "\n").encode())
+    from imdb_edge.io._output import escape_surrogates
+
+    text = escape_surrogates(json.dumps(payload, indent=2, ensure_ascii=False))
+    write_atomic(path, (text + "\n").encode())
 
 
 # -- the whole experiment -------------------------------------------------------------------
@@ -215,9 +258,10 @@ def write_json(path: Path, payload) -> None:
 def reproduce(cfg: Config, *, export: bool = True) -> dict:
     """Run the book's experiment and write everything to ``cfg.out``; returns the metrics."""
     out = Path(cfg.out)
+    check_run_folder(out, "reproduce", marker_keys=("vocab_size", "hidden_layers", "epochs"))
+    splits, data_path, data_sha = load_data(cfg.data)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", dataclasses.asdict(cfg))
-    splits, data_path, data_sha = load_data(cfg.data)
     train, test = splits["train"], splits["test"]
     vocab = build_vocabulary(train.texts, cfg)
     vocab.save(out / "vocab.txt")

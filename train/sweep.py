@@ -16,8 +16,8 @@ import numpy as np
 
 from imdb_edge import Vectorizer
 
-from .pipeline import (Config, best_epoch, build_vocabulary, evaluate, fit_final,
-                       fit_with_validation, load_data, log, vectorize, write_json)
+from .pipeline import (Config, best_epoch, build_vocabulary, check_run_folder, evaluate,
+                       fit_final, fit_with_validation, load_data, log, vectorize, write_json)
 from imdb_edge._vocab import write_atomic
 
 VARIANTS = {
@@ -29,6 +29,7 @@ VARIANTS = {
     "mse loss": {"loss": "mse"},
     "tanh": {"activation": "tanh"},
 }
+SWEEP_FILES = frozenset({"sweep.csv", "sweep.json", "sweep.md"})
 COLUMNS = ["variant", "hidden_layers", "units", "activation", "loss", "best_val_accuracy",
            "best_epoch", "test_accuracy", "test_loss"]
 
@@ -37,8 +38,10 @@ def run_sweep(cfg: Config, *, table_path: str | Path | None = None,
               variants: list[str] | None = None) -> list[dict]:
     names = variants or list(VARIANTS)
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_run_folder(out, "sweep", written=SWEEP_FILES, marker="sweep.json",
+                     marker_keys=("config", "rows"))
     splits, _, data_sha = load_data(cfg.data)
+    out.mkdir(parents=True, exist_ok=True)
     vocab = build_vocabulary(splits["train"].texts, cfg)
     vectorizer = Vectorizer(vocab)
     x_train = vectorize(vectorizer, splits["train"].texts, "training reviews")

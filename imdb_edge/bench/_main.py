@@ -59,7 +59,9 @@ def build_parser(registry: dict | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, extra_peers: dict | None = None) -> int:
     registry = {**PEERS, **(extra_peers or {})}
     parser = build_parser(registry)
-    args = parser.parse_args(argv)
+    from ..cli._main import parse_with_hints
+
+    args = parse_with_hints(parser, {}, argv)
     unknown = [p for p in args.peers.split(",") if p and p not in registry]
     if unknown:
         parser.error(f"unknown peer {unknown[0]!r}; choose from {', '.join(registry)}"

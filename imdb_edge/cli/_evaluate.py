@@ -40,7 +40,7 @@ def by_length(words: np.ndarray, y: np.ndarray, p: np.ndarray, threshold: float)
 def evaluate(scorers: list, path, *, text_column: str = "text", label_column: str = "label",
              fmt: str | None = None, delimiter: str | None = None, encoding: str = "utf-8",
              threshold: float = 0.5, positive: str | None = None, progress=None,
-             arrays: list | None = None) -> list[dict]:
+             arrays: list | None = None, csv_quoting: bool = False) -> list[dict]:
     """One report (see :func:`imdb_edge._metrics.report`) per scorer, on one pass of ``path``;
     ``(labels, probabilities)`` of each are appended to ``arrays`` when it is given.
 
@@ -70,7 +70,8 @@ def evaluate(scorers: list, path, *, text_column: str = "text", label_column: st
 
     for where, text, label in iter_records(path, text_column=text_column,
                                            label_column=label_column, fmt=fmt,
-                                           delimiter=delimiter, encoding=encoding):
+                                           delimiter=delimiter, encoding=encoding,
+                                           csv_quoting=csv_quoting):
         text = check_text(path, where, text)
         batch_codes.append(coder.code(label, where))
         empty += not text.strip()
@@ -88,6 +89,7 @@ def evaluate(scorers: list, path, *, text_column: str = "text", label_column: st
         p = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         report = {"model": str(scorer.path), "labels": {"negative": names[0],
                                                         "positive": names[1], "rule": rule},
+                  "warnings": list(dict.fromkeys(coder.cautions)),
                   "blank_texts": empty, **_metrics.report(y, p, threshold=threshold, names=names),
                   "no_known_features": int(sum(int(np.count_nonzero(k == 0))
                                                for k in known_parts)),
@@ -196,16 +198,27 @@ def run(args, load) -> int:
     reports = evaluate(scorers, args.file, text_column=args.text_column,
                        label_column=args.label_column, fmt=args.data_format,
                        delimiter=args.delimiter, encoding=args.encoding,
-                       threshold=args.threshold, positive=args.positive, arrays=arrays)
+                       threshold=args.threshold, positive=args.positive, arrays=arrays,
+                       csv_quoting=args.csv_quoting)
+    for report in reports:
+        for warning in report["warnings"]:
+            print(f"imdb-edge: warning: {warning}", file=sys.stderr)
+        if report["no_known_features"]:
+            print(f"imdb-edge: note: {report['no_known_features']:,} of {report['n']:,} texts "
+                  f"had no word the model {report['model']} knows: each was scored with the "
+                  "model's prior (its bias), which says nothing about the text",
+                  file=sys.stderr)
     if args.plots:
         written = write_plots(reports, arrays, args.plots)
         if isinstance(written, str):
             print(f"imdb-edge: note: {written}", file=sys.stderr)
+    from ..io._output import escape_surrogates
+
     if args.json:
         payload = reports[0] if len(reports) == 1 else {"models": reports}
-        print(json.dumps(_no_nan(payload), indent=2, ensure_ascii=False))
+        print(escape_surrogates(json.dumps(_no_nan(payload), indent=2, ensure_ascii=False)))
     else:
-        print(format_table(reports))
+        print(escape_surrogates(format_table(reports)))
     return 0
 
 

@@ -43,19 +43,21 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
                         "(default: $IMDB_EDGE_MODEL, else the bundled default model)")
     common.add_argument("--vocab", help="the vocabulary file, when it is not beside the model "
                         "as vocab.txt or vocab.txt.gz")
-    common.add_argument("--threads", type=int, default=1,
-                        help="chunks scored at once, 1..64; scores are identical for every "
-                        "count (default: %(default)s)")
     common.add_argument("--traceback", action="store_true", help="show tracebacks on errors")
+    threads = argparse.ArgumentParser(add_help=False)
+    threads.add_argument("--threads", type=int, default=1,
+                         help="chunks scored at once, 1..64; scores are identical for every "
+                         "count (default: %(default)s)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands = {}
 
     score = commands["score"] = sub.add_parser(
-        "score", parents=[common], help="score reviews",
+        "score", parents=[common, threads], help="score reviews",
         description="Score reviews given as arguments, read from a file, or piped on standard "
         "input. A blank line is no review, in every input format. Plain lines end at LF (a CR "
         "before it is dropped); .gz input is read transparently.")
-    score.add_argument("texts", nargs="*", metavar="TEXT", help="reviews to score")
+    score.add_argument("texts", nargs="*", metavar="TEXT", help="reviews to score ('-' alone "
+                       "= read them from standard input)")
     score.add_argument("--file", "-f", help="read reviews from this file ('-' = stdin, also "
                        "the default when no TEXT is given and stdin is not a terminal)")
     score.add_argument("--input", choices=["auto", "lines", "jsonl", "csv", "tsv", "parquet"],
@@ -65,10 +67,17 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
                        "(implies --input jsonl; default: text)")
     score.add_argument("--column", help="CSV/TSV/Parquet: the review's column name, or a "
                        "0-based index for CSV (implies --input csv; default: text)")
-    score.add_argument("--keep", metavar="COLUMN", help="carry this input column or field (an "
-                       "id) into JSONL/CSV output, so results join back without line numbers")
+    score.add_argument("--text-column", help="the review's column or JSON lines field, in "
+                       "whatever format --input or the file name gives (as in evaluate and fit)")
+    score.add_argument("--keep", "--id-column", dest="keep", metavar="COLUMN",
+                       help="carry this input column or field (an id) into JSONL/CSV output, "
+                       "so results join back without line numbers; a name the output already "
+                       "has (label, probability, ...) is written as input_NAME")
     score.add_argument("--delimiter", help="CSV/TSV field delimiter (default: ',' for CSV, TAB "
                        "for TSV)")
+    score.add_argument("--csv-quoting", action="store_true", help="TSV: honour CSV quoting (a "
+                       "field in double quotes may hold tabs and line breaks); by default a TSV "
+                       "line is one record and quotes are characters")
     score.add_argument("--encoding", default="utf-8", help="input encoding, e.g. latin-1, "
                        "cp1252, utf-16 (default: %(default)s; a UTF-16 byte-order mark is "
                        "detected)")
@@ -87,8 +96,12 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
                        "file (auto: when stderr is a terminal and input a file)")
 
     explain = commands["explain"] = sub.add_parser(
-        "explain", parents=[common], help="the words that push a review's score up or down")
-    explain.add_argument("text", help="one review ('-' = read it from stdin)")
+        "explain", parents=[common, threads], help="the words that push a review's score up "
+        "or down", description="The probability of one review and the features (words, word "
+        "pairs) that push it up or down most, each with its effect on the logit. The review is "
+        "an argument, or read from standard input ('-', or nothing with input piped).")
+    explain.add_argument("text", nargs="?", help="one review ('-' or none = read it from "
+                         "standard input)")
     explain.add_argument("--top", type=int, default=10,
                          help="how many features to show, >= 1 (default: %(default)s)")
     explain.add_argument("--json", action="store_true", help="print JSON")
@@ -98,7 +111,10 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
     info.add_argument("--json", action="store_true", help="print JSON")
 
     decode = commands["decode"] = sub.add_parser(
-        "decode", parents=[common], help="feature ids back to words, one per line")
+        "decode", parents=[common], help="feature ids back to words, one per line",
+        description="The features (words, word pairs) of the model's vocabulary with these ids "
+        "(the ids a model's ids-form input takes: line k after the vocabulary's header is id "
+        "k-1), one per line.")
     decode.add_argument("ids", nargs="+", metavar="ID", help="feature ids (integers)")
     decode.add_argument("--json", action="store_true", help="print a JSON list")
 
@@ -112,9 +128,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
     ds.add_argument("input", metavar="INPUT", help="file, folder or URL to read")
     ds.add_argument("output", metavar="OUTPUT", help="folder to write (must not exist unless "
                     "--overwrite)")
-    ds.add_argument("--text-column", default="text", help="default: %(default)s")
-    ds.add_argument("--id-column", help="carry this column into the output (default: the row "
-                    "number, as 'row')")
+    ds.add_argument("--text-column", "--column", dest="text_column", default="text",
+                    help="default: %(default)s")
+    ds.add_argument("--id-column", "--keep", dest="id_column", help="carry this column into "
+                    "the output (default: the row number, as 'row'); a name the output already "
+                    "has (probability, label) is written as input_NAME")
     ds.add_argument("--scheduler", default="processes", help="processes (local worker "
                     "processes, default), threads (one process), or a distributed scheduler "
                     "address such as tcp://host:8786")
@@ -122,7 +140,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
                     "the CPU count)")
     ds.add_argument("--model", help="preset name or model folder (default: $IMDB_EDGE_MODEL, "
                     "else default); workers must see the same path")
-    ds.add_argument("--format", dest="data_format", choices=["parquet", "csv", "jsonl"],
+    ds.add_argument("--input", "--format", dest="data_format",
+                    choices=["parquet", "csv", "jsonl"],
                     help="input format (default: from the extension)")
     ds.add_argument("--blocksize", default="16MiB", help="CSV/JSON lines partition size "
                     "(default: %(default)s)")
@@ -154,7 +173,7 @@ def _add_evaluate(sub) -> argparse.ArgumentParser:
     parser.add_argument("--traceback", action="store_true", help="show tracebacks on errors")
     from ..io._labeled import add_input_options
 
-    add_input_options(parser)
+    add_input_options(parser, command="evaluate")
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="positive when probability > threshold (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -166,7 +185,7 @@ def _add_evaluate(sub) -> argparse.ArgumentParser:
 # -- commands -----------------------------------------------------------------------------
 
 def _load(args):
-    return _load_model(args.model, args.threads, getattr(args, "vocab", None))
+    return _load_model(args.model, getattr(args, "threads", 1), getattr(args, "vocab", None))
 
 
 def _load_model(model, threads: int, vocab=None):
@@ -203,6 +222,14 @@ def _progress(args, size):
 def _cmd_score(args) -> int:
     from ._score import run
 
+    if "-" in args.texts:
+        if len(args.texts) > 1:
+            raise UsageError("'-' (standard input) cannot be mixed with TEXT arguments; to "
+                             "score the text '-', use --file with a file holding it")
+        args.texts = []
+        if args.file is not None:
+            raise UsageError("give '-' or --file, not both")
+        args.file = "-"
     if not args.texts and args.file is None:
         if sys.stdin is None or sys.stdin.isatty():
             raise UsageError("give reviews as TEXT arguments, with --file, or on standard "
@@ -223,12 +250,23 @@ def _note_line(message, *_args, **_kwargs) -> None:
 
 
 def _cmd_score_dataset(args) -> int:
-    from .._models import chosen_model
-    from ..engines.dataset import SlowWorkersWarning, score_dataset
+    from .._errors import ModelError
+    from .._models import from_environment, named_by_environment
 
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be >= 1")
+
     _announce_fallback()
+    try:
+        return _score_dataset(args)
+    except ModelError as exc:
+        raise (named_by_environment(exc) if from_environment(args.model) else exc) from None
+
+
+def _score_dataset(args) -> int:
+    from .._models import chosen_model
+    from ..engines.dataset import SlowWorkersWarning, score_dataset
+
     with warnings.catch_warnings():
         warnings.simplefilter("always", SlowWorkersWarning)
         warnings.showwarning = _note_line
@@ -237,6 +275,7 @@ def _cmd_score_dataset(args) -> int:
             model=chosen_model(args.model),     # resolved here: workers may not share the env
             scheduler=args.scheduler, workers=args.workers, fmt=args.data_format,
             overwrite=args.overwrite, blocksize=args.blocksize,
+            worker_tracebacks=args.traceback,
             progress=args.progress == "on" or (args.progress == "auto" and sys.stderr is not
                                                None and sys.stderr.isatty()))
     print(json.dumps(summary))
@@ -247,6 +286,10 @@ def _cmd_explain(args) -> int:
     if args.top < 1:
         raise UsageError("--top must be >= 1")
     text = args.text
+    if text is None:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise UsageError("give the review as TEXT, or on standard input ('-', or piped)")
+        text = "-"
     if text == "-":
         if sys.stdin is None:
             raise InputError("standard input is closed")
@@ -254,9 +297,11 @@ def _cmd_explain(args) -> int:
         if len(data) > MAX_STDIN_REVIEW:
             raise InputError(f"the review on stdin is longer than {MAX_STDIN_REVIEW >> 20} MiB")
         try:
-            text = data.decode("utf-8")
+            text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise InputError(f"stdin: invalid UTF-8 at byte {exc.start}") from None
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise InputError(f"standard input: line {line}: invalid UTF-8 (byte "
+                             f"0x{data[exc.start]:02x} at offset {exc.start})") from None
     scorer = _load(args)
     probability = float(scorer.score([text])[0])
     effects = scorer.explain(text, top=args.top)
@@ -323,12 +368,18 @@ def _cmd_decode(args) -> int:
 def run(argv: list[str]) -> int:
     """Every command but ``bench`` (see :func:`imdb_edge.cli.main`)."""
     parser, commands = _parser()
-    args = parser.parse_args(argv)
+    args = parse_with_hints(parser, commands, argv)
     run = {"score": _cmd_score, "explain": _cmd_explain, "info": _cmd_info,
            "decode": _cmd_decode, "evaluate": _cmd_evaluate,
            "score-dataset": _cmd_score_dataset}[args.command]
+    stdout = sys.stdout
     try:
-        return run(args)
+        if stdout is not None:
+            sys.stdout = GuardedStream(stdout, "standard output")
+        code = run(args)
+        if stdout is not None:
+            sys.stdout.flush()           # a full disk is reported here, not at exit
+        return code
     except UsageError as exc:
         commands[args.command].error(str(exc))   # exits 2, with the sub-command's usage
     except BrokenPipeError:
@@ -345,7 +396,69 @@ def run(argv: list[str]) -> int:
         if sys.stderr is not None:
             print(f"imdb-edge: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    finally:
+        if stdout is not None:
+            sys.stdout = stdout
     return 0
+
+
+class OutputError(OSError):
+    """Writing the results failed (a full disk, a lost mount): the message names the stream."""
+
+
+class GuardedStream:
+    """A text stream (and its ``buffer``) whose failed writes say which stream failed:
+    ``standard output: cannot write (No space left on device)``, not a bare ``[Errno 28]``.
+    A closed pipe stays :class:`BrokenPipeError` (the reader went away: not an error)."""
+
+    def __init__(self, stream, name: str) -> None:
+        self._stream, self._name = stream, name
+
+    def _guard(self, call, *args):
+        try:
+            return call(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(f"{self._name}: cannot write ({exc.strerror or exc})") from None
+
+    def write(self, data):
+        return self._guard(self._stream.write, data)
+
+    def flush(self):
+        return self._guard(self._stream.flush)
+
+    @property
+    def buffer(self):
+        inner = getattr(self._stream, "buffer", None)
+        return None if inner is None else GuardedStream(inner, self._name)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def parse_with_hints(parser, commands: dict, argv):
+    """``parser.parse_args(argv)``, except that an unknown option of a sub-command is reported
+    with that sub-command's usage and the closest option it has ("did you mean"), not the
+    top-level usage."""
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        command = commands.get(getattr(args, "command", None), parser)
+        command.error(unknown_arguments(command, extras))
+    return args
+
+
+def unknown_arguments(parser, extras: list[str]) -> str:
+    import difflib
+
+    known = [o for action in parser._actions for o in action.option_strings]
+    message = f"unrecognized arguments: {' '.join(extras)}"
+    for extra in extras:
+        if extra.startswith("-"):
+            close = difflib.get_close_matches(extra.split("=", 1)[0], known, n=1, cutoff=0.6)
+            if close:
+                return f"{message} (did you mean {close[0]}?)"
+    return message
 
 
 def _one_line(exc: BaseException) -> str:

@@ -17,6 +17,7 @@ import collections
 import io
 import json
 import os
+import re
 import select
 import stat
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from .._errors import DataError
 from ..io._labeled import READ_ERRORS, detect_format, iter_rows, open_binary, text_encoding
 from .._labels import label_codes
-from ..io._output import Output, Writer
+from ..io._output import Output, UnwritableValue, Writer
 
 MAX_LINE_BYTES = 64 << 20      # a longer line is refused: memory stays bounded
 BLOCK = 1 << 18              # read at a time: text still in cache when it is scored (measured)
@@ -63,26 +64,41 @@ class Plan:
 def plan_input(args) -> Plan:
     """The input's format from the options and the file name, refusing every combination
     that would silently ignore an option or guess."""
+    text_column = getattr(args, "text_column", None)
     field_given, column_given = args.field is not None, args.column is not None
     if args.texts:
         if args.file is not None:
             raise UsageError("give reviews as TEXT arguments or with --file, not both")
-        if field_given or column_given or args.keep or args.input != "auto":
-            raise UsageError("--field, --column, --keep and --input apply to --file input, "
-                             "not to TEXT arguments")
+        if field_given or column_given or text_column or args.keep or args.input != "auto":
+            raise UsageError("--field, --column, --text-column, --keep and --input apply to "
+                             "--file input, not to TEXT arguments")
         return Plan("args")
-    if field_given and column_given:
-        raise UsageError("--field is for JSON lines and --column for CSV/TSV/Parquet: give one")
+    if field_given + column_given + (text_column is not None) > 1:
+        raise UsageError("--field is for JSON lines, --column for CSV/TSV/Parquet and "
+                         "--text-column for either: give one")
     by_name = None
     if args.file not in (None, "-"):
+        if not os.path.exists(args.file):
+            raise InputError(f"{args.file}: no such file")
+        if os.path.isdir(args.file):
+            raise InputError(f"{args.file}: a folder, not a file; give a file (or - for "
+                             "standard input)")
         try:
             by_name = detect_format(args.file)
         except DataError as exc:
             if "JSON array" in str(exc) or "no such" in str(exc):
                 raise InputError(str(exc)) from None
             by_name = None                     # .txt, .log, no extension: plain lines
-        if by_name == "folder":
-            raise UsageError(f"{args.file} is a folder; give a file (or - for stdin)")
+    if text_column is not None:                # the text's name, in whatever format
+        kind = args.input if args.input != "auto" else by_name
+        if kind in (None, "lines"):
+            if kind is None and args.file in (None, "-"):
+                raise UsageError("--text-column on standard input needs --input jsonl, csv "
+                                 "or tsv")
+            kind = "csv" if kind is None else kind
+        if kind == "lines":
+            raise UsageError("--text-column names a column or field; plain lines have none")
+        return Plan(kind, text_column, args.keep)
     if args.input != "auto":
         kind = args.input
         if field_given and kind != "jsonl":
@@ -103,6 +119,9 @@ def plan_input(args) -> Plan:
         kind = by_name or "lines"
     if kind == "lines" and args.keep:
         raise UsageError("--keep needs a format with columns (JSON lines, CSV, TSV, Parquet)")
+    if args.keep and args.format == "text":
+        raise UsageError("--keep is written in --format jsonl or csv output; --format text has "
+                         "no column for it")
     if kind == "parquet" and args.file == "-":
         raise UsageError("Parquet cannot be read from standard input; give its path")
     name = args.field if kind == "jsonl" else args.column
@@ -141,13 +160,16 @@ def _ready(fd: int) -> bool:
         return True
 
 
-def read_lines(raw, *, encoding: str, errors: str, sniff: bool):
-    """Blocks of plain lines from a binary stream. On a pipe or terminal, ``None`` comes
-    between blocks when the input stalls: the caller then scores what it holds, so
-    ``tail -f log | imdb-edge score`` is answered line by line."""
+def read_lines(raw, *, encoding: str, errors: str, sniff: bool, name: str = "the input",
+               note=None):
+    """Blocks of plain lines from a binary stream (``name`` in messages). On a pipe or
+    terminal, ``None`` comes between blocks when the input stalls: the caller then scores
+    what it holds, so ``tail -f log | imdb-edge score`` is answered line by line. Input whose
+    lines end with CR alone (no LF before the first lone CR) is read with CR as the line end,
+    and ``note`` is called with a sentence saying so."""
     codec = text_encoding(raw, encoding)
     if codecs.lookup(codec).name.replace("-", "_") in _TEXT_MODE_CODECS:
-        yield from _read_wide_lines(raw, codec, errors)
+        yield from _read_wide_lines(raw, codec, errors, name)
         return
     fd = underlying_fd(raw)
     regular = is_regular(fd)
@@ -156,19 +178,30 @@ def read_lines(raw, *, encoding: str, errors: str, sniff: bool):
     if codec == "utf-8-sig":          # the byte-order mark is dropped below, once
         codec = "utf-8"
     number, offset, pending, first, eof = 0, 0, b"", True, False
+    ends = None                        # b"\n", or b"\r" for CR-only input; None: not known yet
     while not eof:
         try:
             data = read(BLOCK)
         except READ_ERRORS as exc:          # e.g. a truncated .gz
-            raise InputError(f"after line {number}: cannot read the input ({exc})") from None
+            raise InputError(f"{name}: after line {number}: cannot read the input "
+                             f"({exc})") from None
         if first and not pending and data.startswith(b"\xef\xbb\xbf"):
             data, offset = data[3:], 3
+        if ends is None:
+            ends = _line_ends(pending + data, final=not data)
+            if ends == b"\r":
+                pending = pending.replace(b"\r", b"\n")    # held while undecided
+                if note is not None:
+                    note(f"{name}: its lines end with CR alone (classic Mac OS); each CR is "
+                         "read as a line end")
+        if ends == b"\r":
+            data = data.replace(b"\r", b"\n")     # one byte for one: offsets stay right
         pending += data
         if data:
             cut = pending.rfind(b"\n")
             if cut < 0:
                 if len(pending) > MAX_LINE_BYTES:
-                    raise InputError(f"line {number + 1}: longer than "
+                    raise InputError(f"{name}: line {number + 1}: longer than "
                                      f"{MAX_LINE_BYTES >> 20} MiB")
                 continue
             complete, pending = pending[:cut], pending[cut + 1:]
@@ -176,9 +209,10 @@ def read_lines(raw, *, encoding: str, errors: str, sniff: bool):
             complete, cut, pending, eof = pending, len(pending), b"", True
         else:
             break
-        block, error = _decode_block(complete, codec, errors, number, offset)
+        block, error = _decode_block(complete, codec, errors, number, offset, name)
         if first and sniff and block:
             _refuse_json_lines(block)
+            _refuse_delimited(block)
         first = False
         if block is not None:
             piece = _block_of(block, number, _position(fd) if regular else 0)
@@ -191,7 +225,21 @@ def read_lines(raw, *, encoding: str, errors: str, sniff: bool):
             yield None
 
 
-def _read_wide_lines(raw, codec: str, errors: str):
+CR_ONLY_PROBE = 1 << 16     # bytes without an LF after which a lone CR means CR line ends
+
+
+def _line_ends(head: bytes, final: bool) -> bytes | None:
+    """How the input's lines end, from its first bytes: LF (CRLF too) as soon as there is an
+    LF; CR when the input (or its first 64 KiB) has none but has a lone CR (not followed by
+    LF); None while that cannot be told yet."""
+    if b"\n" in head:
+        return b"\n"
+    if not final and len(head) < CR_ONLY_PROBE:
+        return None
+    return b"\r" if b"\r" in head.rstrip(b"\r") or (final and b"\r" in head) else b"\n"
+
+
+def _read_wide_lines(raw, codec: str, errors: str, name: str = "the input"):
     handle = io.TextIOWrapper(raw, encoding=codec, errors=errors, newline="\n")
     number, pending = 0, ""
     try:
@@ -208,14 +256,16 @@ def _read_wide_lines(raw, codec: str, errors: str):
             yield piece
             number += piece.n_lines
     except UnicodeDecodeError as exc:
-        raise InputError(f"after line {number}: not valid {codec} ({exc.reason})") from None
+        raise InputError(f"{name}: after line {number}: not valid {codec} ({exc.reason})") \
+            from None
     except READ_ERRORS as exc:
-        raise InputError(f"after line {number}: cannot read the input ({exc})") from None
+        raise InputError(f"{name}: after line {number}: cannot read the input ({exc})") from None
     if pending:
         yield _block_of(pending, number, 0)
 
 
-def _decode_block(data: bytes, codec: str, errors: str, number: int, offset: int):
+def _decode_block(data: bytes, codec: str, errors: str, number: int, offset: int,
+                  name: str = "the input"):
     """``(text, error)``: the decoded lines, and an :class:`InputError` if a line cannot be
     decoded; ``text`` then holds the lines before it, which are still scored."""
     try:
@@ -223,10 +273,11 @@ def _decode_block(data: bytes, codec: str, errors: str, number: int, offset: int
     except UnicodeDecodeError as exc:
         line = number + data.count(b"\n", 0, exc.start) + 1
         good = data.rfind(b"\n", 0, exc.start)
-        name = "UTF-8" if codec.startswith("utf-8") else codec
-        error = InputError(f"line {line}: invalid {name} (byte 0x{data[exc.start]:02x} at "
-                           f"offset {offset + exc.start} of the input); use --encoding (e.g. "
-                           "latin-1, cp1252, utf-16) or --encoding-errors replace")
+        codec_name = "UTF-8" if codec.startswith("utf-8") else codec
+        error = InputError(f"{name}: line {line}: invalid {codec_name} (byte "
+                           f"0x{data[exc.start]:02x} at offset {offset + exc.start}); use "
+                           "--encoding (e.g. latin-1, cp1252, utf-16) or --encoding-errors "
+                           "replace")
         return (data[:good].decode(codec, errors) if good >= 0 else None), error
 
 
@@ -255,12 +306,49 @@ def _refuse_json_lines(text: str) -> None:
                              "lines to score the raw lines)")
 
 
+_HEADER_NAME = re.compile(r"[A-Za-z_][\w.\-]{0,63}")
+
+
+def _refuse_delimited(text: str) -> None:
+    """Refuse CSV or TSV read as plain lines: a first line of two or more distinct
+    identifier-like names (``id,text``, ``review<TAB>label``) with, when there is a second
+    line, as many fields there."""
+    import csv
+
+    lines = text.lstrip("\n").split("\n", 2)
+    for delimiter, kind in (("\t", "TSV"), (",", "CSV"), (";", "CSV")):
+        if delimiter not in lines[0]:
+            continue
+        header = next(csv.reader([lines[0]], delimiter=delimiter), [])
+        names = [h.strip() for h in header]
+        if len(names) < 2 or len(set(names)) != len(names) \
+                or not all(_HEADER_NAME.fullmatch(n) for n in names) \
+                or all(n.replace(".", "").replace("-", "").isdigit() for n in names):
+            continue
+        if len(lines) < 2 or not lines[1].strip():
+            continue                   # a header alone: one line scored, nothing shifted
+        second = next(csv.reader([lines[1]], delimiter=delimiter), [])
+        if len(second) != len(names):
+            continue
+        text_name = next((n for n in names if n.lower() in ("text", "review", "content",
+                                                             "body", "comment", "sentence")),
+                         names[-1])
+        raise UsageError(f"the input looks like {kind} (line 1 is a header: "
+                         f"{delimiter.join(names)[:80]!r}) but would be scored as plain lines, "
+                         f"the header and every other field included; pass --column NAME "
+                         f"(e.g. --column {text_name}{' --input tsv' if kind == 'TSV' else ''})"
+                         ", or --input lines to score the raw lines")
+
+
 def read_rows(path, plan: Plan, args):
     """Blocks of records from a JSON lines, CSV, TSV or Parquet input."""
     texts, lines, kept = [], [], []
     opened: list = []
+    text_flag = ("--text-column" if getattr(args, "text_column", None) is not None
+                 else "--field" if plan.kind == "jsonl" else "--column")
     rows = iter_rows(path, [plan.field, plan.keep], fmt=plan.kind, delimiter=args.delimiter,
-                     encoding=args.encoding, opened=opened)
+                     encoding=args.encoding, opened=opened, flags=[text_flag, "--keep"],
+                     csv_quoting=getattr(args, "csv_quoting", False))
 
     def block() -> Block:
         fd = underlying_fd(opened[0]) if opened else None
@@ -357,6 +445,17 @@ def _joined(pieces: list, done: int) -> Block:
 
 # -- the command -----------------------------------------------------------------------------
 
+def source_name(file) -> str:
+    return "standard input" if file in (None, "-") else str(file)
+
+
+def _note(message: str) -> None:
+    import sys
+
+    if sys.stderr is not None:
+        print(f"imdb-edge: note: {message}", file=sys.stderr)
+
+
 def run(args, load, progress_factory) -> int:
     import sys
 
@@ -387,7 +486,8 @@ def run(args, load, progress_factory) -> int:
         except DataError as exc:
             raise InputError(str(exc)) from None
         blocks = read_lines(raw, encoding=args.encoding, errors=args.encoding_errors,
-                            sniff=args.input == "auto")
+                            sniff=args.input == "auto", name=source_name(args.file),
+                            note=_note)
     else:
         blocks = read_rows(args.file, plan, args)
     size = None
@@ -395,6 +495,9 @@ def run(args, load, progress_factory) -> int:
         size = os.path.getsize(args.file)
     progress = progress_factory(args, size)
     writer = Writer(args.format, scorer.labels, lines=plan.kind != "args", keep=plan.keep)
+    if writer.keep_as != plan.keep:
+        _note(f"--keep {plan.keep}: the output has its own {plan.keep!r}, so the kept one is "
+              f"written as {writer.keep_as!r}")
     out = Output(out)
     out.write(writer.header())
     index = unknown = 0
@@ -402,10 +505,16 @@ def run(args, load, progress_factory) -> int:
         for batch in batches(blocks, args.batch_size):
             p, known = scorer.score(batch.texts, return_known=True)
             labels = label_codes(p, known, args.threshold)
-            out.write(writer.format(index, batch, p, labels, known))
+            try:
+                out.write(writer.format(index, batch, p, labels, known))
+            except UnwritableValue as exc:    # every record before it is written first
+                out.write(exc.written)
+                raise InputError(str(exc)) from None
             index += len(p)
             unknown += int(np.count_nonzero(known == 0))
             progress.update(index, batch.done)
+        if index == 0:
+            _note(f"0 reviews: {source_name(args.file)} has no review (blank lines are none)")
     finally:
         progress.close()
         if raw is not None and args.file != "-":

@@ -77,18 +77,141 @@ def read_dataset(source: str, text_column: str, id_column: str | None = None,
         if kind == "parquet":
             frame = dd.read_parquet(files, columns=columns, split_row_groups=True)
         elif kind == "csv":
-            frame = dd.read_csv(files, usecols=columns, blocksize=blocksize, dtype=object,
-                                keep_default_na=False, na_filter=False)
+            frame = _read_csv_records(files, columns, blocksize)
         else:
-            frame = dd.read_json(files, lines=True, blocksize=blocksize, dtype=False)
-            missing = [c for c in columns if c not in frame.columns]
-            if missing:
-                raise KeyError(missing[0])
-            frame = frame[columns]
+            frame = _read_csv_records(files, columns, blocksize, kind="jsonl")
     except (KeyError, ValueError) as exc:
         raise DataError(f"{source}: no column {_column_of(exc, columns)!r} (or unreadable "
                         f"{kind}: {str(exc)[:160]})") from None
     return frame
+
+
+def _read_csv_records(files, columns: list[str], blocksize, kind: str = "csv"):
+    """CSV files as a Dask DataFrame whose partitions end only at record boundaries: a
+    quoted field may hold line breaks (``csv.writer`` writes them), so a partition cut at a
+    byte offset - Dask's own ``read_csv`` - can start inside a quoted field ("EOF inside
+    string"). Each file is scanned once for the ends of records (a line end with an even
+    number of quote characters before it); partitions of about ``blocksize`` bytes are cut
+    there and parsed with the header in front. A compressed file is read whole.
+
+    JSON lines (``kind="jsonl"``) go the same way, cut at any line end (a JSON string holds no
+    raw line break) and parsed by the reader ``score --file`` uses: pandas' JSON reader drops
+    a lone surrogate (``"b\\ud800"`` became ``"b"``), silently changing an id."""
+    import dask
+    import dask.dataframe as dd
+    import pandas as pd
+    from dask.utils import parse_bytes
+
+    size = parse_bytes(blocksize) if isinstance(blocksize, str) else int(blocksize or 0)
+    parts = []
+    for file in ([files] if isinstance(files, str) else files):
+        for header, start, end, first_line in _record_ranges(file, size, kind):
+            parts.append(dask.delayed(_read_csv_range, pure=True)(
+                file, header, start, end, first_line, columns, kind))
+    meta = pd.DataFrame({c: pd.Series([], dtype=object) for c in dict.fromkeys(columns)})
+    return dd.from_delayed(parts, meta=meta, verify_meta=False)
+
+
+_SCAN = 1 << 24         # bytes scanned at a time for record ends
+
+
+def _record_ranges(file: str, blocksize: int,
+                   kind: str = "csv") -> list[tuple[bytes, int, int, int]]:
+    """``(header, start, end, first line)`` of each partition of a CSV file: byte ranges
+    that start and end at record boundaries, each about ``blocksize`` bytes (the whole file
+    when ``blocksize`` is 0 or the file is compressed)."""
+    import fsspec
+    import numpy as np
+
+    with fsspec.open(file, "rb") as handle:
+        head = handle.read(2)
+        handle.seek(0)
+        whole = blocksize <= 0 or head == b"\x1f\x8b"
+        ends: list[int] = []         # offsets just past a record's line end
+        newlines_before: list[int] = []
+        offset, quotes, lines = 0, 0, 0
+        header_end = None
+        next_cut = None
+        while True:
+            chunk = handle.read(_SCAN)
+            if not chunk:
+                break
+            data = np.frombuffer(chunk, np.uint8)
+            newline = np.flatnonzero(data == 10)
+            if kind == "csv":
+                in_quotes = (np.cumsum(data == 34)[newline] + quotes) & 1
+            else:
+                in_quotes = np.zeros(len(newline), np.int64)
+            boundaries = newline[in_quotes == 0]
+            line_numbers = np.flatnonzero(in_quotes == 0) + lines    # newlines before each
+            if header_end is None and kind != "csv":
+                header_end, next_cut = 0, blocksize
+            elif header_end is None and len(boundaries):
+                header_end = offset + int(boundaries[0]) + 1
+                next_cut = header_end + blocksize
+            if not whole and next_cut is not None:
+                for boundary, before in zip(boundaries.tolist(), line_numbers.tolist()):
+                    if offset + boundary + 1 >= next_cut:
+                        ends.append(offset + boundary + 1)
+                        newlines_before.append(before + 1)
+                        next_cut = offset + boundary + 1 + blocksize
+            quotes += int(np.count_nonzero(data == 34))
+            lines += len(newline)
+            offset += len(chunk)
+        total = offset
+        if whole or header_end is None:
+            return [(b"", 0, total, 1)]
+        handle.seek(0)
+        header = handle.read(header_end)
+    if kind != "csv":
+        starts = [0] + ends
+        first_lines = [1] + [n + 1 for n in newlines_before]
+        return [(b"", a, b, line) for a, b, line in zip(starts, ends + [total], first_lines)
+                if b > a]
+    starts = [header_end] + ends
+    first_lines = [header.count(b"\n") + 1] + [n + 1 for n in newlines_before]
+    stops = ends + [total]
+    return [(header, a, b, line) for a, b, line in zip(starts, stops, first_lines) if b > a]
+
+
+def _read_csv_range(file: str, header: bytes, start: int, end: int, first_line: int,
+                    columns: list[str], kind: str = "csv"):
+    """One partition: the header and the records in ``[start, end)`` of ``file``, parsed by
+    the reader ``score --file`` uses (the same records, the same errors, named by the
+    file's line numbers)."""
+    import gzip
+    import io
+
+    import fsspec
+    import pandas as pd
+
+    from .._errors import DataError
+    from ..io._labeled import DecodedLines, _csv, _jsonl
+
+    with fsspec.open(file, "rb") as handle:
+        handle.seek(start)
+        data = header + handle.read(end - start)
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    names = list(dict.fromkeys(columns))
+    lines = DecodedLines(io.BufferedReader(io.BytesIO(data)), "utf-8", file,
+                         number=first_line - 1 - header.count(b"\n"))
+    values: list[list] = [[] for _ in names]
+    flags = ["--text-column"] * len(names)
+    rows = _csv(lines, file, ",", names, flags, True) if kind == "csv" else \
+        _jsonl(lines, file, names, flags)
+    try:
+        for _, row in rows:
+            for column, value in zip(values, row):
+                column.append(value)
+    except DataError as exc:
+        raise CsvRangeError(str(exc)) from None
+    return pd.DataFrame({name: pd.Series(column, dtype=object)
+                         for name, column in zip(names, values)})[names]
+
+
+class CsvRangeError(ValueError):
+    """A CSV partition that does not parse; the message names the file and the line."""
 
 
 def _check_columns(source: str, first: str, kind: str, columns: list[str]) -> None:
@@ -126,7 +249,7 @@ def _column_of(exc: Exception, columns: list[str]) -> str:
 
 def _write_partition(frame, partition_info=None, *, staging: str, text_column: str,
                      id_column: str | None, model: str, offsets: list[int],
-                     labels: tuple[str, str]):
+                     labels: tuple[str, str], id_name: str | None = None):
     """Score one partition and write it as ``part-NNNNN.parquet`` (atomically)."""
     import numpy as np
     import pandas as pd
@@ -134,14 +257,58 @@ def _write_partition(frame, partition_info=None, *, staging: str, text_column: s
 
     number = partition_info["number"]
     if id_column:
-        ids = frame[id_column]
-        id_name = id_column
+        where = (lambda i: f"row {offsets[number] + i}") if len(offsets) > number + 1 \
+            or number == 0 else \
+            (lambda i: f"row {i} of partition {number}")
+        ids = _id_array(frame[id_column].tolist(), id_column, where)
     else:
-        ids = pd.Series(np.arange(offsets[number], offsets[number] + len(frame)))
-        id_name = "row"
-    _score_and_write(number, frame[text_column], pa.array(ids.tolist()), id_name, staging,
+        ids = pa.array(np.arange(offsets[number], offsets[number] + len(frame)))
+    _score_and_write(number, frame[text_column], ids, id_name or id_column or "row", staging,
                      model, labels)
     return pd.DataFrame({"rows": [len(frame)]})
+
+
+OUTPUT_COLUMNS = ("probability", "label")
+
+
+def kept_name(id_column: str | None) -> str | None:
+    """The output name of the id column: ``input_<name>`` for one named like an output
+    column, so that neither is lost."""
+    return f"input_{id_column}" if id_column in OUTPUT_COLUMNS else id_column
+
+
+class UnwritableIdError(ValueError):
+    """An id that Parquet cannot store (a string with a lone surrogate has no UTF-8)."""
+
+
+def _id_array(values: list, id_column: str, where):
+    """The ids as a pyarrow array, or :class:`UnwritableIdError` naming the first row whose
+    id cannot be written."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values)
+    except (UnicodeEncodeError, pa.ArrowException) as exc:
+        for i, value in enumerate(values):
+            if isinstance(value, str):
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise UnwritableIdError(
+                        f"{where(i)}: the --id-column {id_column!r} value {value!r} cannot be "
+                        "written to Parquet (UTF-8 has no encoding for a lone surrogate)") \
+                        from None
+        raise UnwritableIdError(f"the --id-column {id_column!r} values cannot be written to "
+                                f"Parquet ({exc})") from None
+
+
+def _is_score_output(folder: Path) -> bool:
+    """Whether ``folder`` is what score-dataset writes: part-NNNNN.parquet files only."""
+    import re
+
+    if not folder.is_dir():
+        return False
+    return all(re.fullmatch(r"part-\d{5}\.parquet", p.name) for p in folder.iterdir())
 
 
 def _parquet_parts(files: list[str]) -> list[tuple[str, int, int]]:
@@ -159,7 +326,7 @@ def _parquet_parts(files: list[str]) -> list[tuple[str, int, int]]:
 
 def _write_row_group(number: int, file: str, group: int, offset: int, *, staging: str,
                      text_column: str, id_column: str | None, model: str,
-                     labels: tuple[str, str]) -> int:
+                     labels: tuple[str, str], id_name: str | None = None) -> int:
     """One row group read with pyarrow (no pandas), scored and written atomically."""
     import numpy as np
     import pyarrow as pa
@@ -169,8 +336,8 @@ def _write_row_group(number: int, file: str, group: int, offset: int, *, staging
     table = pq.ParquetFile(file).read_row_group(group, columns=list(dict.fromkeys(columns)))
     n = table.num_rows
     ids = table.column(id_column) if id_column else pa.array(np.arange(offset, offset + n))
-    _score_and_write(number, table.column(text_column), ids, id_column or "row", staging,
-                     model, labels)
+    _score_and_write(number, table.column(text_column), ids, id_name or id_column or "row",
+                     staging, model, labels)
     return n
 
 
@@ -256,11 +423,57 @@ def _client(scheduler: str, workers: int | None):
     return Client(scheduler), None
 
 
+def _python_strings():
+    """Dask's conversion of object columns to pyarrow strings off: it fails, with a bare
+    ``UnicodeEncodeError``, on a string holding a lone surrogate (legal in JSON), where the
+    writer names the row and column instead; and texts are scored as Python strings anyway."""
+    import dask
+
+    return dask.config.set({"dataframe.convert-string": False})
+
+
+def _local(path: str) -> bool:
+    return "://" not in str(path)
+
+
+def _absolute(path: str) -> str:
+    """A local path made absolute where the user gave it (the client): a worker resolves a
+    relative path against its own working directory."""
+    return os.path.abspath(path) if _local(path) else path
+
+
+def _quiet_worker_logs() -> None:
+    import logging
+
+    logging.getLogger("distributed.worker").setLevel(logging.CRITICAL)
+
+
+def _workers_view(paths: dict[str, str]) -> dict:
+    """Run on a worker: for each named path it must see, what is missing there."""
+    import socket
+
+    missing = {what: path for what, path in paths.items() if not os.path.exists(path)}
+    return {"missing": missing, "host": socket.gethostname(), "cwd": os.getcwd()}
+
+
+def _check_workers_see(client, paths: dict[str, str]) -> None:
+    """Refuse, naming the worker's view, a path some worker cannot see (a remote cluster
+    without a shared file system)."""
+    views = client.run(_workers_view, paths)
+    for address, view in sorted(views.items()):
+        for what, path in view["missing"].items():
+            hint = ("copy the model folder to every worker (the same path), or use a bundled "
+                    "preset" if what == "the model" else
+                    "give a path on a file system every worker shares, or an fsspec URL")
+            raise DataError(f"{what} {path} is not visible to worker {address} (host "
+                            f"{view['host']}, working directory {view['cwd']}); {hint}")
+
+
 def score_dataset(source: str, output: str, *, text_column: str = "text",
                   id_column: str | None = None, model: str | None = "default",
                   scheduler: str = "processes", workers: int | None = None,
                   fmt: str | None = None, overwrite: bool = False, progress: bool = False,
-                  blocksize: str = "16MiB") -> dict:
+                  blocksize: str = "16MiB", worker_tracebacks: bool = False) -> dict:
     """Score every row of ``source`` into Parquet files in ``output`` (see the module doc).
 
     Args:
@@ -270,8 +483,16 @@ def score_dataset(source: str, output: str, *, text_column: str = "text",
             (one process), or a ``distributed`` scheduler address (``tcp://host:8786``).
         workers: local workers (processes) or threads; default: the CPU count.
 
+        worker_tracebacks: let local workers log a failed task's traceback on stderr
+            (by default the error is raised here, once, and workers stay quiet).
+
+    Local paths (``source``, ``output``, a model folder) are made absolute here, where they
+    were given; a path a remote worker cannot see is refused before any work, naming that
+    worker's view. An ``id_column`` named like an output column (``probability``,
+    ``label``) is written as ``input_<name>``.
+
     Returns:
-        ``{"rows", "partitions", "output", "seconds"}``.
+        ``{"rows", "partitions", "output", "seconds"}`` (and ``"id_column"`` when renamed).
 
     Raises:
         DataError: missing input or column, an existing output, a row without text (named
@@ -287,10 +508,19 @@ def score_dataset(source: str, output: str, *, text_column: str = "text",
     from ._batch import BadRowsError, scorer_for
     from ..io._progress import Progress
 
+    from .._models import is_preset_name
+
     start = time.perf_counter()
+    source, output = _absolute(source), _absolute(output)
+    if model is not None and not is_preset_name(model):
+        model = os.path.abspath(model)
     out = Path(output)
     if out.exists() and not overwrite:
         raise DataError(f"{output} exists; pass --overwrite to replace it")
+    if out.exists() and not _is_score_output(out):
+        raise DataError(f"{output} is not a score-dataset output (it holds "
+                        f"{', '.join(sorted(p.name for p in out.iterdir())[:8]) or 'a file'}); "
+                        "--overwrite only replaces one, so choose another OUTPUT")
     labels = scorer_for(model).labels            # the model loads here, before any work
     files, kind = _files_and_kind(source, fmt)
     local_parquet = kind == "parquet" and isinstance(files, list)
@@ -299,19 +529,30 @@ def score_dataset(source: str, output: str, *, text_column: str = "text",
                                                                 else []))
         parts = _parquet_parts(files)
     else:
-        frame = read_dataset(source, text_column, id_column, fmt, blocksize)
+        with _python_strings():
+            frame = read_dataset(source, text_column, id_column, fmt, blocksize)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     client, cluster = _client(scheduler, workers)
     try:
+        if cluster is not None and not worker_tracebacks:
+            client.run(_quiet_worker_logs)
         note = slow_allocator_note(client) if cluster is None else None
         if note:
             warnings.warn(note, SlowWorkersWarning, stacklevel=2)
+        if cluster is None:                      # a cluster of its own: what do workers see?
+            visible = {"the output folder": str(staging)}
+            if isinstance(files, list):
+                visible.update({"the input": f for f in files[:1]})
+            if model is not None and not is_preset_name(model):
+                visible["the model"] = model
+            _check_workers_see(client, visible)
         from distributed import as_completed
 
+        id_name = kept_name(id_column)
         options = dict(staging=str(staging), text_column=text_column, id_column=id_column,
-                       model=model, labels=labels)
+                       model=model, labels=labels, id_name=id_name)
         if local_parquet:
             offsets = [0]
             for _, _, rows in parts:
@@ -320,7 +561,8 @@ def score_dataset(source: str, output: str, *, text_column: str = "text",
                                      pure=False, **options)
                        for number, (file, group, _) in enumerate(parts)]
         else:
-            futures = _frame_futures(client, frame, id_column, options)
+            with _python_strings():
+                futures = _frame_futures(client, frame, id_column, options)
         bar = Progress("score-dataset", total=len(futures), unit="partitions",
                        enabled=progress)
         rows = 0
@@ -331,7 +573,7 @@ def score_dataset(source: str, output: str, *, text_column: str = "text",
                 bar.update(done)
         except BaseException as exc:
             client.cancel(futures)    # start no more partitions
-            if isinstance(exc, BadRowsError):
+            if isinstance(exc, (BadRowsError, CsvRangeError, UnwritableIdError)):
                 raise DataError(f"{source}: {exc}; nothing was written") from None
             raise
         finally:
@@ -339,10 +581,16 @@ def score_dataset(source: str, output: str, *, text_column: str = "text",
         for leftover in staging.glob(".part-*.tmp"):   # a killed worker's unfinished write
             leftover.unlink(missing_ok=True)
         if out.exists():
+            if not _is_score_output(out):     # again: it may have changed while scoring
+                raise DataError(f"{output} changed while scoring and is not a score-dataset "
+                                "output any more; nothing was replaced")
             shutil.rmtree(out)
         os.replace(staging, out)
-        return {"rows": rows, "partitions": len(futures), "output": str(out),
-                "seconds": round(time.perf_counter() - start, 3)}
+        summary = {"rows": rows, "partitions": len(futures), "output": str(out),
+                   "seconds": round(time.perf_counter() - start, 3)}
+        if id_name != id_column:
+            summary["id_column"] = id_name
+        return summary
     finally:
         client.close()
         if cluster is not None:

@@ -69,8 +69,9 @@ def find_data(source: str | os.PathLike | None = None) -> Path:
     looked = "; ".join(f"{what}: {path}" for what, path in candidates)
     raise DataError(
         f"the IMDB data set was not found (looked at {looked}). Pass --data PATH to "
-        f"{ARCHIVE_NAME} or its extracted folder, set ${DATA_ENV}, or download it with "
-        f"--download (from {OFFICIAL_URL}).")
+        f"{ARCHIVE_NAME} or its extracted folder, set ${DATA_ENV}, or download "
+        f"{OFFICIAL_URL} into {cache_dir()} (imdb-edge-train reproduce and sweep do that "
+        "with --download).")
 
 
 def download(dest: Path | None = None, *, url: str = OFFICIAL_URL,

@@ -18,6 +18,7 @@ import gzip
 import io
 import json
 import os
+import re
 import sys
 import zlib
 from pathlib import Path
@@ -34,19 +35,33 @@ MAX_FIELD_CHARS = 1 << 26    # one CSV field (a review) of at most 64 Mi charact
 READ_ERRORS = (OSError, EOFError, zlib.error)   # what a truncated or corrupt .gz raises
 
 
-def add_input_options(parser) -> None:
-    """The labeled-input options shared by ``imdb-edge evaluate`` and ``imdb-edge-train fit``."""
-    parser.add_argument("--text-column", default="text", help="default: %(default)s (JSON "
-                        "lines: a.b for a nested field)")
+def add_input_options(parser, *, command: str) -> None:
+    """The labeled-input options shared by ``imdb-edge evaluate`` (``command="evaluate"``) and
+    ``imdb-edge-train fit`` (``command="fit"``). One vocabulary with ``imdb-edge score``:
+    ``--text-column`` (alias ``--column``, ``--field``), ``--input`` for the input format
+    (``--format``, its old name here, still works)."""
+    parser.add_argument("--text-column", "--column", "--field", dest="text_column",
+                        default="text", help="the text's column, or JSON lines field (a.b for "
+                        "a nested one) (default: %(default)s)")
     parser.add_argument("--label-column", default="label", help="default: %(default)s")
-    parser.add_argument("--format", dest="data_format", choices=list(FORMATS),
+    parser.add_argument("--input", "--format", dest="data_format", choices=list(FORMATS),
                         help="input format (default: from the name; a folder is 'folder')")
     parser.add_argument("--delimiter", help="CSV/TSV field delimiter (default: ',' or TAB)")
+    parser.add_argument("--csv-quoting", action="store_true", help="TSV: honour CSV quoting "
+                        "(a field in double quotes may hold tabs and line breaks); by default "
+                        "a TSV line is one record and quotes are characters")
     parser.add_argument("--encoding", default="utf-8", help="text encoding, e.g. latin-1, "
                         "utf-16 (default: %(default)s)")
-    parser.add_argument("--positive", help="the label that is the positive class (default: "
-                        "the model's, or the obvious one of 1/0, true/false, yes/no, pos/neg, "
-                        "positive/negative; else the second in code-point order)")
+    if command == "fit":
+        positive = ("the label that is the positive class: the model will score the "
+                    "probability of this label (default: the obvious one of 1/0, true/false, "
+                    "yes/no, pos/neg, positive/negative; else the second in code-point order)")
+    else:
+        positive = ("the file's label that means the model's positive class, when the file's "
+                    "labels are not the model's names (default: the label equal to the model's "
+                    "positive label, else the obvious one of 1/0, true/false, yes/no, pos/neg, "
+                    "positive/negative); refused when it contradicts the model's labels")
+    parser.add_argument("--positive", help=positive)
 
 
 def detect_format(path: str | os.PathLike, fmt: str | None = None) -> str:
@@ -119,12 +134,72 @@ def text_encoding(raw, encoding: str) -> str:
     return encoding
 
 
-def _open_text(path, encoding: str, opened: list | None = None, stdin=None):
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")   # a line with its end, as
+                                                            # open(newline="") splits them
+
+
+class DecodedLines:
+    """The text lines of a binary stream, ends kept (LF, CRLF or CR, as ``open(newline="")``),
+    decoded incrementally. A byte the codec cannot decode is a :class:`DataError` naming the
+    source, the line and the byte, and each line's number is known (``number``): a reader on
+    top (csv, JSON lines) can say where a record starts."""
+
+    def __init__(self, raw, encoding: str, name, number: int = 0) -> None:
+        self.raw, self.name, self.number = raw, name, number      # lines before the first
+        self.codec = text_encoding(raw, encoding)
+        self.decoder = codecs.getincrementaldecoder(self.codec)("strict")
+
+    def __iter__(self):
+        pending = ""
+        read = getattr(self.raw, "read1", self.raw.read)
+        while True:
+            try:
+                data = read(1 << 16)
+            except READ_ERRORS as exc:   # a truncated or corrupt .gz
+                raise DataError(f"{self.name}: after line {self.number}: cannot read: "
+                                f"{exc}") from None
+            try:
+                text = self.decoder.decode(data, final=not data)
+            except UnicodeDecodeError as exc:
+                raise self._decode_error(pending, exc) from None
+            pending += text
+            lines = _LINE.findall(pending)
+            if data and lines and not pending.endswith(("\n", "\r")):
+                lines.pop()                              # the last line may go on
+            if data and lines and lines[-1].endswith("\r"):
+                lines.pop()                              # a CR may be half of a CRLF
+            used = sum(map(len, lines))
+            pending = pending[used:]
+            for line in lines:
+                self.number += 1
+                yield line
+            if not data:
+                if pending:
+                    self.number += 1
+                    yield pending
+                return
+
+    def _decode_error(self, pending: str, exc: UnicodeDecodeError) -> DataError:
+        before = exc.object[:exc.start]
+        decoded = before.decode(self.codec, "replace") if before else ""
+        text = pending + decoded
+        line = self.number + len(_LINE.findall(text)) - (0 if text.endswith(("\n", "\r"))
+                                                          else 1) + 1
+        codec = "UTF-8" if self.codec.startswith("utf-8") else self.codec
+        return DataError(f"{self.name}: line {max(line, 1)}: not valid {codec} text (byte "
+                         f"0x{exc.object[exc.start]:02x}: {exc.reason}); pass --encoding "
+                         "(e.g. latin-1, cp1252, utf-16)")
+
+
+def _open_lines(path, encoding: str, name, opened: list | None = None, stdin=None):
     raw = open_binary(path, stdin=stdin)
     if opened is not None:
         opened.append(raw)
-    return io.TextIOWrapper(raw, encoding=text_encoding(raw, encoding), errors="strict",
-                            newline="")
+    try:
+        return DecodedLines(raw, encoding, name)
+    except LookupError:
+        raw.close()
+        raise DataError(f"unknown --encoding {encoding!r}") from None
 
 
 def _field(record, name: str):
@@ -141,8 +216,8 @@ def _field(record, name: str):
 
 def iter_records(path, *, text_column: str = "text", label_column: str | None = "label",
                  fmt: str | None = None, delimiter: str | None = None,
-                 encoding: str = "utf-8", classes: tuple[str, str] | None = None
-                 ) -> Iterator[tuple[str, object, object]]:
+                 encoding: str = "utf-8", classes: tuple[str, str] | None = None,
+                 csv_quoting: bool = False) -> Iterator[tuple[str, object, object]]:
     """``(where, text, label)`` for each record; ``label`` is None when ``label_column`` is.
 
     ``where`` names the record for messages ("line 12", "row 40", a file path). Text and
@@ -156,17 +231,27 @@ def iter_records(path, *, text_column: str = "text", label_column: str | None = 
             yield from _folder(Path(path), encoding, classes)
             return
     for where, (text, label) in iter_rows(path, [text_column, label_column], fmt=fmt,
-                                          delimiter=delimiter, encoding=encoding):
+                                          delimiter=delimiter, encoding=encoding,
+                                          flags=["--text-column", "--label-column"],
+                                          csv_quoting=csv_quoting):
         yield where, text, label
 
 
 def iter_rows(path, columns: list[str | None], *, fmt: str | None = None,
               delimiter: str | None = None, encoding: str = "utf-8",
-              opened: list | None = None, stdin=None) -> Iterator[tuple[str, list]]:
+              opened: list | None = None, stdin=None, flags: list[str] | None = None,
+              csv_quoting: bool = False) -> Iterator[tuple[str, list]]:
     """``(where, values)`` of each record of a CSV, TSV, JSON lines or Parquet file ('-' =
     standard input; then ``fmt`` is needed): ``values[i]`` is ``columns[i]``'s value (None for
     a None column). A CSV column may also be a 0-based index. Blank lines are no record in
-    every format. ``opened`` receives the binary stream, for progress by bytes read."""
+    every format. ``opened`` receives the binary stream, for progress by bytes read.
+    ``flags`` names the option that gave each column, for messages.
+
+    CSV follows the csv module's quoting (a quoted field may hold delimiters and line
+    breaks; ``where`` is the line the record starts on). TSV is read as lines of tab-separated
+    fields, quotes being characters, unless ``csv_quoting``. In both, a record with more or
+    fewer fields than the header is an error naming its line (an unquoted delimiter inside a
+    text would otherwise shift or cut it silently)."""
     if str(path) != "-":
         path = Path(path)
         if not path.exists():
@@ -176,37 +261,41 @@ def iter_rows(path, columns: list[str | None], *, fmt: str | None = None,
     kind = detect_format(path, fmt)
     if kind == "folder":
         raise DataError(f"{path}: a folder; give a file")
+    flags = flags or [None] * len(columns)
     if kind == "parquet":
-        yield from _parquet(path, columns)
+        yield from _parquet(path, columns, flags)
         return
-    handle = _open_text(path, encoding, opened, stdin)
     name = "standard input" if str(path) == "-" else path
+    lines = _open_lines(path, encoding, name, opened, stdin)
     try:
-        try:
-            if kind == "jsonl":
-                yield from _jsonl(handle, name, columns)
-            else:
-                yield from _csv(handle, name, "\t" if kind == "tsv" and delimiter is None
-                                else delimiter or ",", columns)
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{name}: not valid {handle.encoding} text ({exc.reason}); pass "
-                            "--encoding (e.g. latin-1, cp1252, utf-16)") from None
-        except READ_ERRORS as exc:   # a truncated or corrupt .gz
-            raise DataError(f"{name}: cannot read: {exc}") from None
+        if kind == "jsonl":
+            yield from _jsonl(lines, name, columns, flags)
+        else:
+            quoting = kind == "csv" or csv_quoting
+            yield from _csv(lines, name, "\t" if kind == "tsv" and delimiter is None
+                            else delimiter or ",", columns, flags, quoting)
     finally:
         if str(path) != "-":
-            handle.close()
+            lines.raw.close()
 
 
-def _csv(handle, path, delimiter: str, columns: list[str | None]):
+def _missing(path, what: str, name: str, flag: str | None, found: list, hint: str = "") -> str:
+    flag_hint = f"; pass {flag} NAME" if flag else ""
+    return (f"{path}: no {what} {name!r} (found: {', '.join(map(repr, found[:20]))})"
+            f"{flag_hint}{hint}")
+
+
+def _csv(lines: DecodedLines, path, delimiter: str, columns: list[str | None], flags: list,
+         quoting: bool):
     csv.field_size_limit(MAX_FIELD_CHARS)
-    reader = csv.reader(handle, delimiter=delimiter, strict=True)
+    reader = csv.reader(lines, delimiter=delimiter, strict=True,
+                        quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE)
     try:
         header = next(reader, None)
         if header is None:
             raise DataError(f"{path}: empty file (expected a header row)")
         positions = []
-        for name in columns:
+        for name, flag in zip(columns, flags):
             if name is None:
                 positions.append(None)
             elif name in header:
@@ -214,23 +303,29 @@ def _csv(handle, path, delimiter: str, columns: list[str | None]):
             elif name.isdigit() and int(name) < len(header):
                 positions.append(int(name))
             else:
-                raise DataError(f"{path}: no column {name!r} (columns: "
-                                f"{', '.join(map(repr, header[:20]))}); pass the right column "
-                                f"name{' or --delimiter' if len(header) == 1 else ''}")
-        need = max((c for c in positions if c is not None), default=0)
+                hint = " or --delimiter" if len(header) == 1 else ""
+                raise DataError(_missing(path, "column", name, flag, header, hint))
+        end = lines.number
         for row in reader:
+            start, end = end + 1, lines.number
             if not row:
                 continue       # a blank line is no record, in every format
-            if len(row) <= need:
-                raise DataError(f"{path}: line {reader.line_num}: {len(row)} fields, the "
-                                f"header has {len(header)}")
-            yield (f"line {reader.line_num}", [None if c is None else row[c] for c in positions])
+            if len(row) != len(header):
+                where = f"line {start}" + (f"-{end}" if end > start else "")
+                hint = ("; a text holding the delimiter must be quoted" if len(row) > len(header)
+                        else "")
+                if not quoting and any('"' in f for f in row):
+                    hint += "; TSV quotes are characters unless --csv-quoting"
+                raise DataError(f"{path}: {where}: {len(row)} fields, the header has "
+                                f"{len(header)}{hint}")
+            yield (f"line {start}", [None if c is None else row[c] for c in positions])
     except csv.Error as exc:
-        raise DataError(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from None
+        raise DataError(f"{path}: line {lines.number}: malformed CSV ({exc})") from None
 
 
-def _jsonl(handle, path, columns: list[str | None]):
-    for number, line in enumerate(handle, 1):
+def _jsonl(lines: DecodedLines, path, columns: list[str | None], flags: list):
+    for line in lines:
+        number = lines.number
         if not line.strip():
             continue
         try:
@@ -247,19 +342,19 @@ def _jsonl(handle, path, columns: list[str | None]):
             raise DataError(f"{path}: line {number}: a JSON {kind}, expected one object per "
                             f"line{hint}")
         values = []
-        for name in columns:
+        for name, flag in zip(columns, flags):
             if name is None:
                 values.append(None)
                 continue
             found, value = _field(record, name)
             if not found:
-                raise DataError(f"{path}: line {number}: no field {name!r} (fields: "
-                                f"{', '.join(map(repr, list(record)[:20]))})")
+                raise DataError(f"{path}: line {number}: " + _missing(
+                    path, "field", name, flag, list(record)).split(": ", 1)[1])
             values.append(value)
         yield f"line {number}", values
 
 
-def _parquet(path: Path, columns: list[str | None]):
+def _parquet(path: Path, columns: list[str | None], flags: list):
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -271,10 +366,9 @@ def _parquet(path: Path, columns: list[str | None]):
         raise DataError(f"{path}: not a readable Parquet file ({str(exc)[:160]})") from None
     names = parquet.schema_arrow.names
     wanted = [c for c in columns if c is not None]
-    for name in wanted:
-        if name not in names:
-            raise DataError(f"{path}: no column {name!r} (columns: "
-                            f"{', '.join(map(repr, names[:20]))})")
+    for name, flag in zip(columns, flags):
+        if name is not None and name not in names:
+            raise DataError(_missing(path, "column", name, flag, names))
     row = 0
     for batch in parquet.iter_batches(batch_size=4096, columns=list(dict.fromkeys(wanted))):
         lists = [batch.column(c).to_pylist() if c is not None else [None] * batch.num_rows
@@ -343,6 +437,7 @@ class LabelCoder:
         self.path = path
         self.seen: dict[str, int] = {}
         self.counts = [0, 0]
+        self.cautions: list[str] = []       # what a report must say about the label order
 
     def code(self, value, where: str) -> int:
         name = label_name(value)
@@ -350,6 +445,11 @@ class LabelCoder:
             raise DataError(f"{self.path}: {where}: label is missing")
         code = self.seen.get(name)
         if code is None:
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:        # a JSON "\ud800": it could be written nowhere
+                raise DataError(f"{self.path}: {where}: label {name!r} is not valid Unicode "
+                                "(a lone surrogate); fix the label") from None
             if len(self.seen) == 2:
                 raise DataError(f"{self.path}: {where}: a third label {name[:40]!r} besides "
                                 f"{' and '.join(map(repr, self.seen))}; two classes are needed")
@@ -369,6 +469,8 @@ class LabelCoder:
             if positive not in names:
                 raise DataError(f"{self.path}: --positive {positive!r} is not one of the "
                                 f"labels ({', '.join(map(repr, names))})")
+            if model_labels is not None:
+                self._check_agrees(positive, names, model_labels)
             pos, rule = positive, "chosen with --positive"
         else:
             pos, rule = None, ""
@@ -395,3 +497,41 @@ class LabelCoder:
                             "order, is positive (choose with --positive)")
         neg = names[1 - names.index(pos)]
         return (neg, pos), self.seen[pos] == 0, rule
+
+    def _check_agrees(self, positive: str, names: list[str],
+                      model_labels: tuple[str, str]) -> None:
+        """Refuse a ``--positive`` that makes the model's negative label positive, or its
+        positive label negative (by name, or by the words neg/negative and pos/positive):
+        every metric would be silently inverted. A digit or yes/no label that contradicts
+        the model's wording is allowed (a file may code "0" as good) with a caution."""
+        negative_name, positive_name = (m.lower() for m in model_labels)
+        other = names[1 - names.index(positive)]
+        said = _polarity(positive, _WORDS)
+        meant = _polarity(model_labels[1], _WORDS)
+        if positive.lower() == negative_name or other.lower() == positive_name \
+                or (said is not None and meant is not None and said != meant):
+            raise DataError(f"{self.path}: --positive {positive!r} contradicts the model, whose "
+                            f"positive label is {model_labels[1]!r} (negative "
+                            f"{model_labels[0]!r}): every figure would be inverted; drop "
+                            f"--positive, or give the file's label that means "
+                            f"{model_labels[1]!r}")
+        said = _polarity(positive, KNOWN_PAIRS)
+        meant = _polarity(model_labels[1], KNOWN_PAIRS)
+        if said is not None and meant is not None and said != meant:
+            self.cautions.append(f"--positive {positive!r} counts the file's {positive!r} as "
+                                 f"the model's {model_labels[1]!r} and {other!r} as "
+                                 f"{model_labels[0]!r}; if {positive!r} means "
+                                 f"{('negative', 'positive')[said]} in the file, every figure "
+                                 "is inverted")
+
+
+_WORDS = (("neg", "pos"), ("negative", "positive"))
+
+
+def _polarity(name: str, pairs) -> int | None:
+    """0 or 1 when ``name`` is the first or second word of one of ``pairs``, else None."""
+    lowered = name.lower()
+    for pair in pairs:
+        if lowered in pair:
+            return pair.index(lowered)
+    return None

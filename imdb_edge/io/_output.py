@@ -21,39 +21,86 @@ import io
 import itertools
 import json
 import os
+import re
 
 from .._labels import LABEL_IDS as _LABEL_IDS, UNKNOWN_LABEL
+
+OUTPUT_COLUMNS = ("index", "line", "probability", "label", "label_id", "known_features")
+"""The columns (JSON keys) ``score`` writes itself; a kept column of one of these names is
+written as ``input_<name>``, so that neither value is lost."""
+
+
+class UnwritableValue(ValueError):
+    """A value that the output format cannot hold (CSV is UTF-8 text: a lone surrogate has no
+    encoding). ``written`` is the batch's output up to the record before it, which the caller
+    writes before reporting the error."""
+
+    def __init__(self, message: str, written: str = "") -> None:
+        super().__init__(message)
+        self.written = written
+
+
+def kept_name(keep: str | None) -> str | None:
+    """The name a kept column gets in the output (see :data:`OUTPUT_COLUMNS`)."""
+    return f"input_{keep}" if keep in OUTPUT_COLUMNS else keep
 
 
 class Writer:
     """Formats a batch at a time. :meth:`format` gives UTF-8 bytes built in C where it can,
-    else a ``str`` from :meth:`format_python`, the reference it equals byte for byte."""
+    else a ``str`` from :meth:`format_python`, the reference it equals byte for byte.
+
+    Every string written comes from untrusted input or model metadata: JSON lines escape a
+    lone surrogate (``\\ud800``), as JSON allows; CSV and text cannot hold one, so the batch
+    is written up to the record before it and :class:`UnwritableValue` names its line and
+    field."""
 
     def __init__(self, fmt: str, names: tuple[str, str], *, lines: bool, keep: str | None):
         names = (*names, UNKNOWN_LABEL)
         self.fmt, self.names, self.lines, self.keep = fmt, names, lines, keep
-        self.json_names = [json.dumps(n, ensure_ascii=False) for n in names]
+        self.keep_as = kept_name(keep)
+        self.json_names = [json_text(n) for n in names]
         self.format_rows = _compiled_formatter() if not (fmt == "csv" and keep) else None
         # what every batch's columns share, encoded once
         shown = {"text": names, "jsonl": self.json_names, "csv": [_csv_cell(n) for n in names]}
-        self._names = tuple(n.encode("utf-8") for n in shown[fmt])
-        self._keep_key = (", " + json.dumps(keep, ensure_ascii=False) + ": ").encode("utf-8") \
+        self._names = tuple(_utf8(n, "a label name") for n in shown[fmt])
+        self._keep_key = (", " + json_text(self.keep_as) + ": ").encode("utf-8") \
             if keep else b""
 
     def header(self) -> str:
         if self.fmt != "csv":
             return ""
-        columns = ["index"] + (["line"] if self.lines else []) + ([self.keep] if self.keep
+        columns = ["index"] + (["line"] if self.lines else []) + ([self.keep_as] if self.keep
                                                                   else [])
+        if self.keep:
+            _utf8(self.keep_as, "the --keep column's name")
         return _csv_rows([columns + ["probability", "label", "label_id", "known_features"]])
 
     def format(self, start: int, block, p, labels, known) -> bytes | str:
+        if self.fmt == "csv" and self.keep:
+            self._check_csv(start, block, p, labels, known)
         if self.format_rows is not None:
             try:
                 return self.format_rows(self._columns(start, block, p, labels, known), len(p))
             except ValueError:        # e.g. a kept value that is not valid Unicode
                 pass
         return self.format_python(start, block, p, labels, known)
+
+    def _check_csv(self, start: int, block, p, labels, known) -> None:
+        """Raise :class:`UnwritableValue` at the first kept value CSV cannot hold, with the
+        batch's rows before it."""
+        for i, value in enumerate(block.kept):
+            text = value if isinstance(value, str) else str(value)
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                where = f"line {block.lines[i]}" if self.lines else f"review {start + i}"
+                head = self.format_python(start, _Slice(block, i), p[:i], labels[:i],
+                                          known[:i]) if i else ""
+                raise UnwritableValue(
+                    f"{where}: the --keep {self.keep!r} value {text!r} cannot be written as CSV "
+                    f"(UTF-8 has no encoding for {exc.object[exc.start]!r}, a lone "
+                    "surrogate); every record before it was written; --format jsonl writes "
+                    "it escaped", head) from None
 
     def _columns(self, start: int, block, p, labels, known) -> list:
         """``format_rows``'s columns for one batch, in :meth:`format_python`'s layout."""
@@ -97,7 +144,7 @@ class Writer:
                 head += '"line": %d, '
                 values.append(block.lines)
             if self.keep:
-                head += json.dumps(self.keep, ensure_ascii=False) + ': %s, '
+                head += json_text(self.keep_as).replace("%", "%%") + ': %s, '
                 values.append([_json_value(v) for v in block.kept])
             template = head + '"probability": %.6f, "label": %s, "label_id": %d, ' \
                 '"known_features": %d}\n'
@@ -159,8 +206,42 @@ def _csv_cell(value: str) -> str:
     return _csv_rows([["", value, ""]])[1:-2]
 
 
+class _Slice:
+    """The first ``n`` records of a block (for the rows written before a bad one)."""
+
+    def __init__(self, block, n: int) -> None:
+        self.texts = block.texts[:n]
+        self.lines = block.lines[:n] if block.lines is not None else None
+        self.kept = block.kept[:n] if block.kept is not None else None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def escape_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate written as its ``\\uXXXX`` escape: valid UTF-8, and
+    inside a JSON string the same character (e.g. a file name from a non-UTF-8 argv byte)."""
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
+
+
+def json_text(value) -> str:
+    """``json.dumps(value, ensure_ascii=False)`` that is always valid UTF-8: a lone surrogate
+    (legal in JSON text, e.g. read from ``"\\ud800"``) is written as its escape."""
+    return escape_surrogates(json.dumps(value, ensure_ascii=False, allow_nan=False))
+
+
 def _json_value(value) -> str:
     try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return json.dumps(str(value), ensure_ascii=False)
+        return json_text(value)
+    except (TypeError, ValueError):       # not JSON-able, or NaN/inf: its text
+        return json_text(str(value))
+
+
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UnwritableValue(f"{what}, {text!r}, cannot be written as UTF-8 (a lone "
+                              f"surrogate, {exc.object[exc.start]!r})") from None
