@@ -337,27 +337,37 @@ def linear_graph(weights: np.ndarray, bias: float, calibration: tuple[float, flo
             numpy_helper.from_array(np.array([1], np.int64), "linear/width"),
             numpy_helper.from_array(np.array([1], np.int64), "linear/axis1")]
     size = len(weights)
+    init.append(numpy_helper.from_array(np.array([size, 1], np.int64), "linear/ones_shape"))
     if form == "ids":
+        # One gather and one scatter for both the weight sum and the feature count: the
+        # weights and a column of ones side by side ((V, 2); onnxruntime folds the Concat of
+        # constants once, at load), then the two columns apart.
         inputs = [helper.make_tensor_value_info(_scorer.IDS_INPUT, TensorProto.INT32, ["nnz"]),
                   helper.make_tensor_value_info(_scorer.ROWS_INPUT, TensorProto.INT64, ["nnz", 1]),
                   helper.make_tensor_value_info(_scorer.COUNT_INPUT, TensorProto.INT64, [1])]
+        init += [numpy_helper.from_array(np.array([2], np.int64), "linear/two"),
+                 numpy_helper.from_array(np.array([0], np.int64), "linear/c0"),
+                 numpy_helper.from_array(np.array([1], np.int64), "linear/c1"),
+                 numpy_helper.from_array(np.array([2], np.int64), "linear/c2")]
         nodes = [
-            helper.make_node("Gather", ["linear/weights", _scorer.IDS_INPUT], ["linear/picked"],
+            helper.make_node("ConstantOfShape", ["linear/ones_shape"], ["linear/ones"],
+                             value=helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0]),
+                             name="linear/ones"),
+            helper.make_node("Concat", ["linear/weights", "linear/ones"], ["linear/table"],
+                             axis=1, name="linear/table"),
+            helper.make_node("Gather", ["linear/table", _scorer.IDS_INPUT], ["linear/picked"],
                              axis=0, name="linear/gather"),
-            helper.make_node("Concat", [_scorer.COUNT_INPUT, "linear/width"], ["linear/shape"],
+            helper.make_node("Concat", [_scorer.COUNT_INPUT, "linear/two"], ["linear/shape"],
                              axis=0, name="linear/shape"),
             helper.make_node("ConstantOfShape", ["linear/shape"], ["linear/zeros"],
                              value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]),
                              name="linear/zeros"),
             helper.make_node("ScatterND", ["linear/zeros", _scorer.ROWS_INPUT, "linear/picked"],
-                             ["linear/sum"], reduction="add", name="linear/sum"),
-            helper.make_node("Shape", ["linear/picked"], ["linear/picked_shape"],
-                             name="linear/picked_shape"),
-            helper.make_node("ConstantOfShape", ["linear/picked_shape"], ["linear/ones"],
-                             value=helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0]),
-                             name="linear/ones"),
-            helper.make_node("ScatterND", ["linear/zeros", _scorer.ROWS_INPUT, "linear/ones"],
-                             ["linear/known"], reduction="add", name="linear/count"),
+                             ["linear/both"], reduction="add", name="linear/scatter"),
+            helper.make_node("Slice", ["linear/both", "linear/c0", "linear/c1", "linear/c1"],
+                             ["linear/sum"], name="linear/sum"),
+            helper.make_node("Slice", ["linear/both", "linear/c1", "linear/c2", "linear/c1"],
+                             ["linear/known"], name="linear/count"),
         ]
     else:
         inputs = [helper.make_tensor_value_info(_scorer.DENSE_INPUT, TensorProto.FLOAT,
