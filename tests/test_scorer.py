@@ -233,3 +233,17 @@ def test_accurate_preset():
     assert p[0] > 0.5 > p[1]
     assert any(" " in e["feature"] for e in accurate.explain("not bad at all, a fine film"))
     assert accurate.path.with_name("vocab.txt.gz").is_file()
+
+
+@pytest.mark.parametrize("preset", ["default", "book", "accurate"])
+def test_a_texts_score_does_not_depend_on_its_batch(preset):
+    # A graph op whose result depends on the element's place in the batch (onnxruntime's
+    # vectorized Log did, by 1 ulp) would make a text's score depend on its neighbours.
+    rng = np.random.default_rng(3)
+    words = " ".join(REVIEWS).split()
+    texts = [" ".join(rng.choice(words, size=rng.integers(1, 60))) for _ in range(1500)]
+    scorer = imdb_edge.load(preset)
+    whole = scorer.score(texts)
+    for size in (1, 7, 100, 333):
+        parts = np.concatenate([scorer.score(texts[i:i + size]) for i in range(0, len(texts), size)])
+        assert np.array_equal(parts, whole), size

@@ -221,11 +221,15 @@ def fit_linear(x, y: np.ndarray, weight: np.ndarray, r: np.ndarray, prior: np.nd
 
 def calibrated(s: np.ndarray, bias: float, known: np.ndarray, t0: float,
                t1: float) -> np.ndarray:
-    """``sigmoid(s / (t0 + t1 ln(1 + known)) + bias)``, float64: ``s`` the sum of the text's
-    feature weights. A text with no known feature keeps the model's prior, ``sigmoid(bias)``."""
+    """``sigmoid(s / T + bias)``, float64: ``s`` the sum of the text's feature weights and
+    ``T = t0 + t1 ln(1 + known)`` as the exported table holds it (float32, ``known`` capped at
+    its last row). A text with no known feature keeps the model's prior, ``sigmoid(bias)``."""
     from scipy.special import expit
 
-    return expit(s / (t0 + t1 * np.log1p(known)) + bias)
+    from .export import TEMPERATURE_ROWS, temperature_table
+
+    table = temperature_table(t0, t1).astype(np.float64)
+    return expit(s / table[np.minimum(known, TEMPERATURE_ROWS - 1)] + bias)
 
 
 def fit_calibration(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],

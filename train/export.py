@@ -322,6 +322,16 @@ def bundle(run_dir: str | os.PathLike, preset: str, *, gzip_vocabulary: bool = F
 LINEAR_ARCHITECTURE = "linear-length-calibrated"
 
 
+TEMPERATURE_ROWS = 8192
+
+
+def temperature_table(t0: float, t1: float) -> np.ndarray:
+    """float32 ``(TEMPERATURE_ROWS,)``: ``t0 + t1 ln(1 + k)`` for k = 0.. (a text with more
+    features takes the last row)."""
+    k = np.arange(TEMPERATURE_ROWS, dtype=np.float64)
+    return (t0 + t1 * np.log1p(k)).astype(np.float32)
+
+
 def linear_graph(weights: np.ndarray, bias: float, calibration: tuple[float, float],
                  form: str = "ids"):
     """ONNX graph of ``p = sigmoid(s / (t0 + t1 ln(1 + k)) + b)``, ``s`` the sum of the
@@ -333,7 +343,6 @@ def linear_graph(weights: np.ndarray, bias: float, calibration: tuple[float, flo
             numpy_helper.from_array(np.array([bias], np.float32), "linear/bias"),
             numpy_helper.from_array(np.array([t0], np.float32), "linear/t0"),
             numpy_helper.from_array(np.array([t1], np.float32), "linear/t1"),
-            numpy_helper.from_array(np.array([1.0], np.float32), "linear/one"),
             numpy_helper.from_array(np.array([1], np.int64), "linear/width"),
             numpy_helper.from_array(np.array([1], np.int64), "linear/axis1")]
     size = len(weights)
@@ -378,12 +387,19 @@ def linear_graph(weights: np.ndarray, bias: float, calibration: tuple[float, flo
             helper.make_node("ReduceSum", [_scorer.DENSE_INPUT, "linear/axis1"], ["linear/known"],
                              keepdims=1, name="linear/count"),
         ]
+    # The temperature by feature count comes from a table (float32, computed here once), not
+    # from Log in the graph: onnxruntime's vectorized Log gives a value that depends on the
+    # element's place in the batch (1 ulp), which would make a text's score depend on its
+    # neighbours.
+    init += [numpy_helper.from_array(temperature_table(t0, t1), "linear/temperatures"),
+             numpy_helper.from_array(np.array(TEMPERATURE_ROWS - 1, np.int64), "linear/last")]
     nodes += [
-        helper.make_node("Add", ["linear/known", "linear/one"], ["linear/k1"], name="linear/k1"),
-        helper.make_node("Log", ["linear/k1"], ["linear/log"], name="linear/log"),
-        helper.make_node("Mul", ["linear/log", "linear/t1"], ["linear/slope"], name="linear/slope"),
-        helper.make_node("Add", ["linear/slope", "linear/t0"], ["linear/temperature"],
-                         name="linear/temperature"),
+        helper.make_node("Cast", ["linear/known"], ["linear/k_int"], to=TensorProto.INT64,
+                         name="linear/k_int"),
+        helper.make_node("Min", ["linear/k_int", "linear/last"], ["linear/k_row"],
+                         name="linear/k_row"),
+        helper.make_node("Gather", ["linear/temperatures", "linear/k_row"],
+                         ["linear/temperature"], axis=0, name="linear/temperature"),
         helper.make_node("Div", ["linear/sum", "linear/temperature"], ["linear/scaled"],
                          name="linear/scaled"),
         helper.make_node("Add", ["linear/scaled", "linear/bias"], ["linear/logit"],
