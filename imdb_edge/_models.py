@@ -108,7 +108,9 @@ def resolve_vocabulary(path: str | os.PathLike | None) -> Path:
     return resolve_model(path)[1]
 
 
-# Throughput measured by the benchmark (imdb-edge bench, batches of 512, one core of the AMD
-# EPYC CI machine, 2026-11-26): relative figures hold across machines better than absolute.
-_SPEED = {"default": "281,345 reviews/s (fastest)",
-          "accurate": "153,483 reviews/s (0.55x default)"}
+# Throughput measured by `imdb-edge bench --presets all` on 2026-11-30, all three in one run, batches of
+# 512 IMDB test reviews, one core of a shared 2-core AMD EPYC (absolute figures were low that
+# day: another job ran; the ratios are what carries over).
+_SPEED = {"book": "101,042 reviews/s (fastest)",
+          "accurate": "49,804 reviews/s (0.49x book)",
+          "default": "39,211 reviews/s (0.39x book)"}

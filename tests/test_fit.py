@@ -242,7 +242,7 @@ def test_native_noise_filter_keeps_real_lines(tmp_path):
     and Python's own stderr lines arrive too (written to descriptor 2 as TF does)."""
     program = (
         "import os, sys, warnings\n"
-        "from train._quiet import native_stderr_filtered\n"
+        "from imdb_edge_train._quiet import native_stderr_filtered\n"
         f"lines = {NOISE + REAL!r}\n"
         "with native_stderr_filtered():\n"
         "    for line in lines:\n"
@@ -362,7 +362,7 @@ def test_a_model_that_learnt_nothing_is_reported(tmp_path):
 def test_calibration_folds_into_the_last_layer():
     import keras
 
-    from train.calibrate import apply, fold_into_last_layer
+    from imdb_edge_train.calibrate import apply, fold_into_last_layer
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4, activation="relu"),

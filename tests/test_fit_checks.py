@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from imdb_edge._metrics import log_loss
-from train import calibrate
-from train.dataset import FIT, TEST, VAL, Source, looks_unspaced, scan, split_of, text_digest
+from imdb_edge_train import calibrate
+from imdb_edge_train.dataset import FIT, TEST, VAL, Source, looks_unspaced, scan, split_of, text_digest
 from imdb_edge._tokenizer import tokenize
 
 from .fixtures import make_labeled, write_labeled
@@ -115,7 +115,7 @@ def test_looks_unspaced(text, expected):
 
 
 def test_baseline_warnings():
-    from train.fit import baseline_warnings
+    from imdb_edge_train.fit import baseline_warnings
 
     rng = np.random.default_rng(0)
     y = (rng.random(1000) < 0.3).astype(np.int64)
@@ -131,7 +131,7 @@ def test_baseline_warnings():
 
 
 def test_class_weights_balance_the_classes():
-    from train.fit import class_weights
+    from imdb_edge_train.fit import class_weights
 
     y = np.array([0] * 95 + [1] * 5)
     w = class_weights(y)

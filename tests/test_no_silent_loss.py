@@ -322,7 +322,7 @@ def test_evaluate_refuses_a_positive_label_that_contradicts_the_model(tmp_path, 
 
 
 def test_help_of_positive_speaks_of_the_model_to_be(capsys):
-    from train.cli import main as train_main
+    from imdb_edge_train.cli import main as train_main
 
     with pytest.raises(SystemExit):
         train_main(["fit", "--help"])
@@ -342,7 +342,7 @@ def test_unquoted_commas_are_an_error_naming_the_line_in_every_reader(tmp_path, 
     assert code == 1 and "line 13: 3 fields, the header has 2" in err
     code, _, err = run(capsys, "score", "--file", path, "--column", "text")
     assert code == 1 and "line 13: 3 fields" in err
-    from train.dataset import Source
+    from imdb_edge_train.dataset import Source
 
     from imdb_edge._errors import DataError
 
@@ -399,7 +399,7 @@ def test_unknown_flag_gets_the_sub_commands_usage_and_a_hint(capsys):
     assert "did you mean --threshold?" in err
     code, _, err = run_usage(capsys, "evaluate", "--file", "x.csv", "--labl-column", "y")
     assert "usage: imdb-edge evaluate" in err and "did you mean --label-column?" in err
-    from train.cli import main as train_main
+    from imdb_edge_train.cli import main as train_main
 
     with pytest.raises(SystemExit):
         train_main(["fit", "d.csv", "--out", "m", "--recipie", "book"])
@@ -450,7 +450,7 @@ def test_a_cp1252_file_names_its_line_in_fit_and_evaluate(tmp_path, capsys):
     code, _, err = run(capsys, "evaluate", "--file", path)
     assert code == 1 and f"{path}: line 302: not valid UTF-8 text (byte 0xe9" in err
     assert "utf-8-sig" not in err and "--encoding" in err
-    from train.dataset import Source
+    from imdb_edge_train.dataset import Source
 
     with pytest.raises(Exception, match="line 302: not valid UTF-8"):
         list(Source(str(path)).records())
