@@ -146,6 +146,7 @@ def test_score_dataset_renames_an_id_column_named_like_an_output(tmp_path):
 
 
 def test_spark_refuses_to_overwrite_a_column_and_resolves_paths(tmp_path, monkeypatch):
+    pytest.importorskip("pandas", reason="needs pandas (the spark or dask extra)")
     from imdb_edge.engines import spark
 
     class Frame:
