@@ -64,7 +64,7 @@ TEXT = st.text(EMOTICON_ALPHABET, max_size=30) | st.text(max_size=30)
 
 
 @pytest.mark.skipif(_vectorizer._vectorize_c is None, reason="compiled vectorizer not built")
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(texts=st.lists(TEXT, max_size=6))
 def test_scan_flags_every_text_prepare_changes(texts):
     flagged = set(_vectorizer._vectorize_c.may_need_preparing(texts))
@@ -115,7 +115,7 @@ def test_unknown_version_is_refused(tmp_path):
 
 
 @pytest.mark.skipif(_vectorizer._vectorize_c is None, reason="compiled vectorizer not built")
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(text=TEXT)
 def test_compiled_rules_equal_the_reference(text):
     assert _vectorizer._prepare_compiled(text) == prepare(text)
