@@ -222,7 +222,6 @@ def export_model(model, vocab: Vocabulary, out_dir: str | os.PathLike, *,
     Returns:
         The written paths by name (``model``, ``dense``, ``vocab``).
     """
-    import onnx
     import tf2onnx
 
     out_dir = Path(out_dir)
@@ -254,6 +253,20 @@ def export_model(model, vocab: Vocabulary, out_dir: str | os.PathLike, *,
     dense.doc_string = contract_doc(text, "dense")
     ids.doc_string = contract_doc(text, "ids")
 
+    return write_checked(ids, dense, vocab, out_dir, test_texts=test_texts,
+                         expected=keras_probabilities, metrics=metrics, tolerance=tolerance,
+                         dense_check_limit=dense_check_limit, reference="Keras")
+
+
+def write_checked(ids, dense, vocab: Vocabulary, out_dir: Path, *, test_texts: list[str],
+                  expected: np.ndarray, metrics: dict, tolerance: float,
+                  dense_check_limit: int | None, reference: str) -> dict[str, Path]:
+    """Stage ``model.onnx`` (ids form), the dense form and ``vocab.txt``; score both forms with
+    the runtime on ``test_texts`` against ``expected`` (each form's max difference goes into
+    ``metrics``); over ``tolerance`` :class:`ExportError` and nothing lands, else each file is
+    renamed into ``out_dir``, the model last."""
+    import onnx
+
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
     try:
@@ -263,15 +276,16 @@ def export_model(model, vocab: Vocabulary, out_dir: str | os.PathLike, *,
         dense_dir.mkdir()
         onnx.save(dense, dense_dir / "model.onnx")
         shutil.copy(staging / "vocab.txt", dense_dir / "vocab.txt")
-        keras_probabilities = np.asarray(keras_probabilities, dtype=np.float32).reshape(-1)
+        expected = np.asarray(expected, dtype=np.float32).reshape(-1)
         for name, folder in (("ids", staging), ("dense", dense_dir)):
             n = len(test_texts) if name == "ids" else (dense_check_limit or len(test_texts))
             got = _scorer.load(folder, threads=1).score(test_texts[:n])
-            diff = float(np.max(np.abs(got - keras_probabilities[:n]))) if len(got) else 0.0
+            diff = float(np.max(np.abs(got - expected[:n]))) if len(got) else 0.0
             metrics[f"onnx_{name}_max_abs_diff"] = diff
             if not diff <= tolerance:
-                raise ExportError(f"onnxruntime ({name} form) differs from Keras by {diff:.3g} "
-                                  f"> {tolerance:g} on the test reviews; model not written")
+                raise ExportError(f"onnxruntime ({name} form) differs from {reference} by "
+                                  f"{diff:.3g} > {tolerance:g} on the test reviews; model not "
+                                  "written")
         paths = {"vocab": out_dir / "vocab.txt", "model": out_dir / "model.onnx",
                  "dense": out_dir / "model_dense.onnx"}
         os.replace(staging / "vocab.txt", paths["vocab"])
@@ -461,30 +475,6 @@ def export_linear(weights: np.ndarray, bias: float, calibration: tuple[float, fl
     dense.doc_string = contract_doc(text, "dense")
     onnx.checker.check_model(ids)
     onnx.checker.check_model(dense)
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
-    try:
-        vocab.save(staging / "vocab.txt")
-        onnx.save(ids, staging / "model.onnx")
-        dense_dir = staging / "dense"
-        dense_dir.mkdir()
-        onnx.save(dense, dense_dir / "model.onnx")
-        shutil.copy(staging / "vocab.txt", dense_dir / "vocab.txt")
-        expected = np.asarray(expected, dtype=np.float32).reshape(-1)
-        for name, folder in (("ids", staging), ("dense", dense_dir)):
-            n = len(test_texts) if name == "ids" else dense_check_limit
-            got = _scorer.load(folder, threads=1).score(test_texts[:n])
-            diff = float(np.max(np.abs(got - expected[:n]))) if len(got) else 0.0
-            metrics[f"onnx_{name}_max_abs_diff"] = diff
-            if not diff <= tolerance:
-                raise ExportError(f"onnxruntime ({name} form) differs from the numpy model by "
-                                  f"{diff:.3g} > {tolerance:g} on the test reviews; not written")
-        paths = {"vocab": out_dir / "vocab.txt", "model": out_dir / "model.onnx",
-                 "dense": out_dir / "model_dense.onnx"}
-        os.replace(staging / "vocab.txt", paths["vocab"])
-        os.replace(dense_dir / "model.onnx", paths["dense"])
-        os.replace(staging / "model.onnx", paths["model"])
-        return paths
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return write_checked(ids, dense, vocab, out_dir, test_texts=test_texts, expected=expected,
+                         metrics=metrics, tolerance=tolerance,
+                         dense_check_limit=dense_check_limit, reference="the numpy model")
