@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -78,7 +77,9 @@ def compare(args) -> int:
         print(f"{preset}: {len(texts):,} texts, {int(saved[f'{preset}_ids'].size):,} ids "
               f"{'identical' if same_ids else 'DIFFERENT'}; max |Δp| {diff:.2e} "
               f"({'ok' if diff <= TOLERANCE else 'OVER'} {TOLERANCE:g})")
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from imdb_edge._memory import peak_rss_mb
+
+    rss_mb = peak_rss_mb()
     print(f"both presets: load + vectorize + score in {seconds:.1f} s, peak RSS {rss_mb:.0f} MB")
     return 0 if ok else 1
 

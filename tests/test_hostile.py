@@ -534,3 +534,16 @@ def test_fuzz_corpus_replays_clean(target):
     assert inputs
     for path in inputs:
         module.TestOneInput(path.read_bytes())
+
+
+def test_peak_rss_is_the_programs_own_not_its_parents():
+    """A program started from a large process reports its own peak memory (fit's card, the
+    benchmark's cold start, the aarch64 check): Linux carries ru_maxrss across exec, and a
+    fit started from a 7 GB test process once reported 7 GB."""
+    big = bytearray(512 * 2**20)
+    big[::4096] = b"\1" * len(big[::4096])          # touched: resident
+    code = "from imdb_edge._memory import peak_rss_mb; print(peak_rss_mb())"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True)
+    assert float(child.stdout) < 256, child.stdout
+    del big

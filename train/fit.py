@@ -29,7 +29,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import resource
 import shutil
 import tempfile
 import time
@@ -42,6 +41,7 @@ from imdb_edge import Vocabulary
 from imdb_edge.io._data import DataError
 from imdb_edge._metrics import log_loss, roc_auc
 from imdb_edge._metrics import report as metrics_report
+from imdb_edge._memory import peak_rss_mb
 
 from . import calibrate, dataset
 from .accurate import build_linear, folded_keras_model, nb_ratios, scaled_matrix
@@ -494,12 +494,11 @@ def fit(source: Source, out, cfg: FitConfig, *, test_source: Source | None = Non
         "versions": versions(),
     }
     card["seconds_before_export"] = round(time.perf_counter() - started, 1)
-    card["peak_rss_mb_before_export"] = round(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    card["peak_rss_mb_before_export"] = round(peak_rss_mb())
     _write_model(out, overwrite, model, cfg, vocab, r, sample, p_sample, card, histories,
                  chosen, test_report)
     log(f"wrote {out} in {time.perf_counter() - started:.1f} s (peak RSS "
-        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+        f"{peak_rss_mb():.0f} MB)")
     return card
 
 

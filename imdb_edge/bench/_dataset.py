@@ -15,24 +15,12 @@ compare the work, not process creation.
 from __future__ import annotations
 
 import os
-import resource
 import sys
 import tempfile
 import time
 import warnings
 
-
-def _vm_hwm_mb() -> float:
-    """This process's peak RSS from /proc (ru_maxrss can carry a parent's figure)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from .._memory import peak_rss_mb
 
 
 def make_file(texts: list[str], rows: int, folder: str, row_group: int = 10_000) -> str:
@@ -84,7 +72,7 @@ def run_dataset_mode(texts: list[str], rows: int, model: str) -> dict:
         path = make_file(texts, rows, folder)
         plain_loop(path, os.path.join(folder, "warm.parquet"), model)       # warm caches
         results["plain_loop"] = plain_loop(path, os.path.join(folder, "plain.parquet"), model)
-        results["plain_loop"]["peak_rss_mb"] = _peak_rss_mb()
+        results["plain_loop"]["peak_rss_mb"] = peak_rss_mb()
         for key, workers, processes in (("workers_1", 1, True), ("workers_2", 2, True),
                                         ("threads_2", 2, False),
                                         ("workers_1_dask_malloc", 1, True)):
@@ -107,7 +95,7 @@ def run_dataset_mode(texts: list[str], rows: int, model: str) -> dict:
                         summary = score_dataset(path, out, text_column="text", id_column="id",
                                                 model=model, scheduler=cluster.scheduler_address)
                     best = min(best or summary["seconds"], summary["seconds"])
-                rss = client.run(_vm_hwm_mb)
+                rss = client.run(peak_rss_mb)
             finally:
                 client.close()
                 cluster.close()

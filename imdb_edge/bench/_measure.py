@@ -174,7 +174,7 @@ def bench_imdb_edge(scorer, texts, args) -> dict:
 
 
 _COLD = r"""
-import resource, sys, time
+import sys, time
 start = time.perf_counter()
 import imdb_edge
 scorer = imdb_edge.load({model!r})
@@ -184,12 +184,8 @@ start = time.perf_counter()
 with open(sys.argv[1], encoding="utf-8") as handle:   # streamed, as a long input would be
     p = scorer.score(line.rstrip("\n") for line in handle)
 elapsed = time.perf_counter() - start
-# VmHWM is this program's own peak: ru_maxrss survives exec and can report the parent's size
-try:
-    peak_kb = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
-except (OSError, IndexError):
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(cold, elapsed, len(p), peak_kb)
+from imdb_edge._memory import peak_rss_mb   # after the timing: not in cold
+print(cold, elapsed, len(p), peak_rss_mb())
 """
 
 
@@ -204,12 +200,12 @@ def bench_cold_start(texts, model) -> dict:
         for _ in range(3):
             result = subprocess.run([sys.executable, "-c", _COLD.format(model=model), path],
                                     capture_output=True, text=True, check=True)
-            cold, elapsed, n, rss_kb = result.stdout.split()
-            runs.append((float(cold), float(elapsed), int(n), int(rss_kb)))
+            cold, elapsed, n, rss_mb = result.stdout.split()
+            runs.append((float(cold), float(elapsed), int(n), float(rss_mb)))
         return {"cold_start_s": min(r[0] for r in runs),
                 "cold_start_s_runs": [round(r[0], 4) for r in runs],
                 "score_all_s": min(r[1] for r in runs), "n_texts": runs[0][2],
-                "peak_rss_mb": min(r[3] for r in runs) / 1024}
+                "peak_rss_mb": min(r[3] for r in runs)}
     finally:
         os.unlink(path)
 
