@@ -1,6 +1,7 @@
 import pytest
 
 from imdb_edge import ModelError, Vectorizer, Vocabulary
+from imdb_edge._vocab import _MAGIC, vocabulary_checksum
 
 from .conftest import REVIEWS
 
@@ -56,6 +57,32 @@ def test_duplicate_named_with_lines(tmp_path):
     text = vocab.to_text().replace("#size=2", "#size=3") + "a\n"
     with pytest.raises(ModelError, match=r"line 8: feature 'a' duplicates line 6"):
         Vocabulary.load(_write(tmp_path, text))
+
+
+@pytest.mark.parametrize("ngram, bad, reason", [
+    (1, "", "not a valid feature"), (1, "#x", "not a valid feature"),
+    (1, "a b", "not a valid feature"), (2, "a b c", "not a valid feature"),
+    (2, "a\rb", "not a valid feature"), (2, "b", "duplicates line 7"),
+])
+def test_each_bad_feature_named_with_its_line(tmp_path, ngram, bad, reason):
+    """The structure is checked on the joined features at load; a defect must still stop the
+    load and name its line (8: the third feature), wherever it is."""
+    features = ["a", "b", bad, "c"]
+    header = [_MAGIC, "#tokenizer_version=1", f"#ngram={ngram}", "#size=4",
+              "#checksum=" + vocabulary_checksum(features, ngram, 1)]
+    path = _write(tmp_path, "\n".join(header + features) + "\n")
+    with pytest.raises(ModelError, match=f"line 8: .*{reason}"):
+        Vocabulary.load(path)
+
+
+def test_checksum_is_the_specified_bytes():
+    """sha256 of the header line pair, then each feature's UTF-8 and a newline (docs/spec)."""
+    import hashlib
+    features = ["naïve", "not bad", "café"]
+    expected = hashlib.sha256(b"tokenizer_version=2\nngram=2\n"
+                              + b"".join(f.encode() + b"\n" for f in features)).hexdigest()
+    assert vocabulary_checksum(features, 2, 2) == "sha256:" + expected
+    assert Vocabulary(features, ngram=2, tokenizer_version=2).checksum == "sha256:" + expected
 
 
 def test_missing_and_not_utf8(tmp_path):
