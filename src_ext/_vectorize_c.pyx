@@ -28,14 +28,13 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memchr, memcpy, memset
 
-import gc
-
 import numpy as np
 
 
 cdef extern from "Python.h":
     int PyUnicode_KIND(object o)
     void* PyUnicode_DATA(object o)
+    Py_UCS4 PyUnicode_READ(int kind, void* data, Py_ssize_t index) nogil
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
     object PyUnicode_Substring(object o, Py_ssize_t start, Py_ssize_t end)
     int PyUnicode_1BYTE_KIND
@@ -814,6 +813,29 @@ cdef int vectorize_long(const Table* table, object text, Output* out) except -2:
     return 0
 
 
+cdef struct Met:
+    # A distinct token met while a table is built: its key (see "Token keys"), its code
+    # points in Table.chars if LONG, its unigram feature id (or EMPTY) and its final slot.
+    uint64_t key0
+    uint64_t key1
+    Py_ssize_t chars
+    Py_ssize_t length
+    int32_t id
+    int32_t slot
+
+
+cdef struct Build:
+    # Scratch space of FeatureTable's constructor, freed when it returns.
+    int32_t* seen        # open addressing over met: index, or -1 (free)
+    Py_ssize_t capacity
+    int shift
+    Met* met             # tokens in order of first appearance
+    Py_ssize_t n_met
+    Py_ssize_t n_chars   # code points of LONG tokens written to Table.chars
+    int32_t* of_feature  # [feature * ngram + k]: index in met of the feature's token k
+    uint8_t* counts      # tokens of each feature; 0: one the tokenizer can never produce
+
+
 cdef class FeatureTable:
     """Read-only tables from features (tokens or space-joined n-grams) to ids.
 
@@ -832,8 +854,7 @@ cdef class FeatureTable:
     def __cinit__(self, list features, int ngram):
         cdef Py_ssize_t n = len(features)
         cdef Table* t = &self.table
-        cdef dict token_slots = {}
-        cdef list grams = []
+        cdef Build b
         t.tokens = NULL
         t.extras = NULL
         t.chars = NULL
@@ -841,105 +862,176 @@ cdef class FeatureTable:
         self.stamps = NULL
         if not 1 <= ngram <= MAX_NGRAM:
             raise ValueError(f"ngram must be 1..{MAX_NGRAM}")
-        if n >= 2**31 - 1:
-            raise ValueError("at most 2**31 - 2 features")
+        if n * ngram >= 2**31 - 1:
+            raise ValueError("at most 2**31 - 2 features times ngram")
         self.size = n
         self.ngram = ngram
         t.ngram = ngram
-        # Every distinct token of every feature, with the unigram feature it is (if any).
-        # The cyclic GC is paused meanwhile: the token lists it would scan, many times over,
-        # cannot form cycles (it was 60% of this constructor's time for 100,000 features).
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
+        memset(&b, 0, sizeof(Build))
         try:
-            self._build(features, n, ngram, token_slots, grams)
+            self._read_features(features, n, ngram, &b)
+            self._build_tokens(&b)
+            self._build_grams(&b, features, n, ngram)
         finally:
-            if gc_was_enabled:
-                gc.enable()
+            free(b.seen)
+            free(b.met)
+            free(b.of_feature)
+            free(b.counts)
         self.stamps = <uint32_t*>calloc(n + 1, sizeof(uint32_t))
         if self.stamps == NULL:
             raise MemoryError()
         self.text_number = 0
         self.stamps_in_use = False
 
-    cdef _build(self, list features, Py_ssize_t n, int ngram, dict token_slots, list grams):
-        cdef Py_ssize_t i, n_chars = 0
-        cdef list tokens
-        unigram_of = {}
-        for i in range(n):
-            feature = (<str?>features[i]).replace("\u2019", "'")
-            tokens = feature.split(" ")
-            if len(tokens) > ngram or "" in tokens:
-                continue                       # never produced by the tokenizer
-            for token in tokens:
-                if token not in token_slots:
-                    token_slots[token] = -1
-                    n_chars += len(token)
-            if len(tokens) == 1:
-                if feature in unigram_of:
-                    raise ValueError(f"duplicated feature {features[i]!r}")
-                unigram_of[feature] = i
-            else:
-                grams.append((i, tokens))
-        self._build_tokens(token_slots, unigram_of, n_chars)
-        self._build_grams(grams, token_slots, features)
-
-    cdef _build_tokens(self, dict token_slots, dict unigram_of, Py_ssize_t n_chars):
+    cdef _read_features(self, list features, Py_ssize_t n, int ngram, Build* b):
+        """Every distinct token of every feature, in order of first appearance (``b.met``),
+        each with the unigram feature it is (if any), read from the features' own buffers: no
+        Python object per feature or token (it was 0.2 s of a 200,000-feature load)."""
         cdef Table* t = &self.table
-        cdef Py_ssize_t capacity = 16, j, k, pos = 0, length, n_extras = 1
+        cdef Py_ssize_t i, k, q, j, length, n_chars = 0
+        cdef Py_ssize_t ends[MAX_NGRAM]
+        cdef Py_ssize_t starts[MAX_NGRAM]
+        cdef int kind, n_tokens
+        cdef void* data
+        cdef Py_UCS4 c
         cdef TokenHash th
         cdef uint64_t key0, key1
-        cdef Py_UCS4 c
-        while capacity < 2 * len(token_slots):
+        cdef Met* m
+        cdef bint same
+        for i in range(n):
+            feature = features[i]
+            if not PyUnicode_Check(feature):
+                raise TypeError(f"Expected str, got {type(feature).__name__}")
+            n_chars += PyUnicode_GET_LENGTH(feature)
+        b.capacity = 16
+        while b.capacity < 2 * n * ngram:
+            b.capacity *= 2
+        b.shift = 64
+        while ((<Py_ssize_t>1) << (64 - b.shift)) < b.capacity:
+            b.shift -= 1
+        b.seen = <int32_t*>malloc(b.capacity * sizeof(int32_t))
+        b.met = <Met*>malloc((n * ngram + 1) * sizeof(Met))
+        b.of_feature = <int32_t*>malloc((n * ngram + 1) * sizeof(int32_t))
+        b.counts = <uint8_t*>calloc(n + 1, sizeof(uint8_t))
+        t.chars = <uint32_t*>malloc((n_chars + 1) * sizeof(uint32_t))
+        if b.seen == NULL or b.met == NULL or b.of_feature == NULL or b.counts == NULL \
+                or t.chars == NULL:
+            raise MemoryError()
+        memset(b.seen, 0xFF, b.capacity * sizeof(int32_t))       # -1: free
+        for i in range(n):
+            feature = features[i]
+            kind = PyUnicode_KIND(feature)
+            data = PyUnicode_DATA(feature)
+            length = PyUnicode_GET_LENGTH(feature)
+            # its tokens: split at each U+0020, as str.split(" "); more than ngram tokens or
+            # an empty one, and the tokenizer can never produce it (kept in the id space).
+            n_tokens = 0
+            k = 0
+            starts[0] = 0
+            for q in range(length + 1):
+                if q < length and PyUnicode_READ(kind, data, q) != 0x20:
+                    continue
+                if q == starts[n_tokens]:
+                    n_tokens = -1
+                    break
+                ends[n_tokens] = q
+                n_tokens += 1
+                if n_tokens < ngram:
+                    starts[n_tokens] = q + 1
+                elif q < length:      # a space after the last allowed token
+                    n_tokens = -1
+                    break
+            if n_tokens <= 0:
+                continue
+            b.counts[i] = <uint8_t>n_tokens
+            for k in range(n_tokens):
+                if ends[k] - starts[k] >= MAX_TOKEN:
+                    raise ValueError("a vocabulary token of 2**28 characters or more")
+                hash_start(&th)
+                key0 = key1 = 0
+                for q in range(starts[k], ends[k]):
+                    c = PyUnicode_READ(kind, data, q)
+                    if c == 0x2019:
+                        c = 0x27
+                    hash_feed(&th, c)
+                    if q - starts[k] < 8:
+                        key0 = (key0 << 8) | (<uint64_t>c & 0xFF)
+                    else:
+                        key1 = (key1 << 8) | (<uint64_t>c & 0xFF)
+                if ends[k] - starts[k] > 16 or th.wide:
+                    key0, key1 = long_hash(&th), LONG
+                j = <Py_ssize_t>(((key0 ^ key1) * HASH_MULTIPLIER) >> b.shift)
+                while b.seen[j] != -1:
+                    m = &b.met[b.seen[j]]
+                    same = m.key0 == key0 and m.key1 == key1
+                    if same and key1 == LONG:
+                        same = m.length == ends[k] - starts[k]
+                        q = 0
+                        while same and q < m.length:
+                            c = PyUnicode_READ(kind, data, starts[k] + q)
+                            same = (0x27 if c == 0x2019 else c) == t.chars[m.chars + q]
+                            q += 1
+                    if same:
+                        break
+                    j = (j + 1) & (b.capacity - 1)
+                if b.seen[j] == -1:              # a token not met before
+                    b.seen[j] = <int32_t>b.n_met
+                    m = &b.met[b.n_met]
+                    b.n_met += 1
+                    m.key0, m.key1, m.id = key0, key1, EMPTY
+                    m.length = ends[k] - starts[k]
+                    m.chars = b.n_chars
+                    if key1 == LONG:
+                        for q in range(starts[k], ends[k]):
+                            c = PyUnicode_READ(kind, data, q)
+                            t.chars[b.n_chars] = 0x27 if c == 0x2019 else c
+                            b.n_chars += 1
+                b.of_feature[i * ngram + k] = b.seen[j]
+                if n_tokens == 1:
+                    m = &b.met[b.seen[j]]
+                    if m.id != EMPTY:
+                        raise ValueError(f"duplicated feature {features[i]!r}")
+                    m.id = <int32_t>i
+
+    cdef _build_tokens(self, Build* b):
+        """The token table: each token met, in order of first appearance, in its home slot
+        (or the next free one); ``b.met[u].slot`` says where."""
+        cdef Table* t = &self.table
+        cdef Py_ssize_t capacity = 16, j, u, n_extras = 1
+        cdef Met* m
+        while capacity < 2 * b.n_met:
             capacity *= 2
         t.tokens = <TokenSlot*>calloc(capacity, sizeof(TokenSlot))
-        t.extras = <TokenExtra*>calloc(len(token_slots) + 1, sizeof(TokenExtra))
-        t.chars = <uint32_t*>malloc((n_chars + 1) * sizeof(uint32_t))
-        if t.tokens == NULL or t.extras == NULL or t.chars == NULL:
+        t.extras = <TokenExtra*>calloc(b.n_met + 1, sizeof(TokenExtra))
+        if t.tokens == NULL or t.extras == NULL:
             raise MemoryError()
         t.token_mask = capacity - 1
         t.token_shift = 64
         while ((<Py_ssize_t>1) << (64 - t.token_shift)) < capacity:
             t.token_shift -= 1
-        for token in token_slots:
-            length = len(token)
-            if length >= MAX_TOKEN:
-                raise ValueError("a vocabulary token of 2**28 characters or more")
-            hash_start(&th)
-            key0 = key1 = 0
-            k = 0
-            for c in token:
-                hash_feed(&th, c)
-                if k < 8:
-                    key0 = (key0 << 8) | (<uint64_t>c & 0xFF)
-                else:
-                    key1 = (key1 << 8) | (<uint64_t>c & 0xFF)
-                k += 1
-            if length > 16 or th.wide:
-                key0, key1 = long_hash(&th), LONG
-            j = token_home(t, key0, key1)
+        for u in range(b.n_met):
+            m = &b.met[u]
+            j = token_home(t, m.key0, m.key1)
             while t.tokens[j].key0 != 0:
                 j = (j + 1) & t.token_mask
-            t.tokens[j].key0 = key0
-            t.tokens[j].id = unigram_of.get(token, EMPTY)
+            t.tokens[j].key0 = m.key0
+            t.tokens[j].id = m.id
             t.tokens[j].extra = 0
-            if key1 != 0:
+            if m.key1 != 0:
                 t.tokens[j].extra = <uint32_t>n_extras
-                t.extras[n_extras].key1 = key1
-                t.extras[n_extras].length = length
-                t.extras[n_extras].chars = pos
+                t.extras[n_extras].key1 = m.key1
+                t.extras[n_extras].length = m.length
+                t.extras[n_extras].chars = m.chars
                 n_extras += 1
-                if key1 == LONG:
-                    for c in token:
-                        t.chars[pos] = <uint32_t>c
-                        pos += 1
-            token_slots[token] = j
+            m.slot = <int32_t>j
 
-    cdef _build_grams(self, list grams, dict token_slots, list features):
+    cdef _build_grams(self, Build* b, list features, Py_ssize_t n, int ngram):
         cdef Table* t = &self.table
-        cdef Py_ssize_t capacity = 16, j
-        cdef int32_t a, b, c
-        while capacity < 2 * len(grams):
+        cdef Py_ssize_t capacity = 16, j, i, n_grams = 0
+        cdef int32_t x, y, z
+        for i in range(n):
+            n_grams += b.counts[i] >= 2
+        while capacity < 2 * n_grams:
             capacity *= 2
         t.grams = <GramSlot*>malloc(capacity * sizeof(GramSlot))
         if t.grams == NULL:
@@ -949,19 +1041,21 @@ cdef class FeatureTable:
         t.gram_shift = 64
         while ((<Py_ssize_t>1) << (64 - t.gram_shift)) < capacity:
             t.gram_shift -= 1
-        for i, tokens in grams:
-            a = token_slots[tokens[0]]
-            b = token_slots[tokens[1]]
-            c = token_slots[tokens[2]] if len(tokens) == 3 else -1
-            j = <Py_ssize_t>(gram_hash(a, b, c) >> t.gram_shift)
+        for i in range(n):
+            if b.counts[i] < 2:
+                continue
+            x = b.met[b.of_feature[i * ngram]].slot
+            y = b.met[b.of_feature[i * ngram + 1]].slot
+            z = b.met[b.of_feature[i * ngram + 2]].slot if b.counts[i] == 3 else -1
+            j = <Py_ssize_t>(gram_hash(x, y, z) >> t.gram_shift)
             while t.grams[j].id != EMPTY:
-                if t.grams[j].tokens[0] == a and t.grams[j].tokens[1] == b \
-                        and t.grams[j].tokens[2] == c:
+                if t.grams[j].tokens[0] == x and t.grams[j].tokens[1] == y \
+                        and t.grams[j].tokens[2] == z:
                     raise ValueError(f"duplicated feature {features[i]!r}")
                 j = (j + 1) & t.gram_mask
-            t.grams[j].tokens[0] = a
-            t.grams[j].tokens[1] = b
-            t.grams[j].tokens[2] = c
+            t.grams[j].tokens[0] = x
+            t.grams[j].tokens[1] = y
+            t.grams[j].tokens[2] = z
             t.grams[j].id = <int32_t>i
 
     def __dealloc__(self):

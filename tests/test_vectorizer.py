@@ -237,3 +237,28 @@ def test_cython_equals_reference_at_block_boundaries(ngram):
     c = Vectorizer(vocab, backend="cython").transform_ids(texts)
     np.testing.assert_array_equal(c[0], py[0])
     np.testing.assert_array_equal(c[1], py[1])
+
+
+@needs_c
+@pytest.mark.parametrize("ngram", [1, 2, 3])
+def test_compiled_table_built_from_odd_features_equals_reference(ngram):
+    """The compiled table reads features from their own buffers (no split): curly and straight
+    apostrophes, tokens of 9-16 and over 16 characters, wide characters, and features the
+    tokenizer can never produce (empty, doubled or edge spaces, too many tokens) must give
+    the reference's ids, and duplicates must be refused alike."""
+    from imdb_edge import _vectorize_py
+    c = _vectorizer._vectorize_c
+    features = ["don’t", "x" * 40, "medium_word", "ǅemo" * 5, "a  b", " a", "b ", "",
+                "a b c d", "naïve film", "don't stop", "ab cd ef", "超长的词语" * 4, "z",
+                "film naïve", "x" * 40 + " z", "stop don’t z"]
+    texts = ["I don't stop; don’t! " + "X" * 40 + " z naïve film ab cd ef " + "超长的词语" * 4
+             + " z ǅemoǅemoǅemoǅemoǅemo film naïve MEDIUM_WORD stop don’t z", "", "a b", "x" * 39]
+    got = c.FeatureTable(features, ngram).transform_ids(texts)
+    want = _vectorize_py.FeatureTable(features, ngram).transform_ids(texts)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    assert len(got[1]) > ngram      # the texts do hit features
+    for duplicated in (["a", "a"], ["don’t", "don't"], ["a b", "a b"]):
+        with pytest.raises(ValueError, match="duplicated feature"):
+            c.FeatureTable(duplicated, 2)
+    with pytest.raises(TypeError, match="Expected str, got int"):
+        c.FeatureTable(["a", 3], 1)
