@@ -44,10 +44,23 @@ def default_backend() -> str:
             warnings.warn(
                 "imdb_edge: the compiled vectorizer is not available "
                 f"({_C_IMPORT_ERROR}); using the pure-Python one, about 25x slower. "
-                "Reinstall with a C compiler and Python headers to build it.",
-                RuntimeWarning, stacklevel=_caller_stacklevel())
+                + fallback_advice(), RuntimeWarning, stacklevel=_caller_stacklevel())
         return "python"
     return "cython"
+
+
+def fallback_advice(package: str | None = None) -> str:
+    """What to do about a missing compiled vectorizer (``package``: this package's folder).
+    Python run from a checkout's root imports the source tree (no extension built there),
+    not the installed package."""
+    package = package or os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(package)
+    if os.path.isdir(os.path.join(root, "src_ext")) and \
+            os.path.isfile(os.path.join(root, "pyproject.toml")):
+        return (f"This imdb_edge is the source tree at {package} (Python puts the current "
+                "directory first on its path), not an installed package: run from another "
+                "directory, or build it in place with 'python setup.py build_ext --inplace'.")
+    return "Reinstall with a C compiler and Python headers to build it."
 
 
 def _caller_stacklevel() -> int:

@@ -86,7 +86,7 @@ def test_refusals_name_the_problem(tmp_path, capsys, content, message):
     ("array.jsonl", b'[{"text": "a", "label": "pos"}]\n', "a JSON array file"),
     ("nofield.jsonl", b'{"review": "a", "label": "pos"}\n', "no field 'text'"),
     ("null.jsonl", b'{"text": null, "label": "pos"}\n', "text is missing"),
-    ("number.jsonl", b'{"text": 5, "label": "pos"}\n', "text is a int"),
+    ("number.jsonl", b'{"text": 5, "label": "pos"}\n', "text is a number, not a string"),
     ("broken.csv.gz", gzip.compress(b"text,label\n" + b"a,pos\n" * 1000)[:60], "cannot read"),
     ("data.xlsx", b"PK", "cannot tell the format"),
 ])

@@ -692,3 +692,92 @@ def test_score_dataset_on_a_cluster_whose_workers_run_elsewhere(tmp_path, monkey
             process.terminate()
         for process in processes:
             process.wait(timeout=30)
+
+
+# -- found by a newcomer's pass after the fixes above ---------------------------------------
+
+def test_a_kept_value_with_a_bare_cr_is_quoted_in_csv(tmp_path):
+    """csv.writer with a "\\n" terminator left a bare CR unquoted: every CSV reader then cut
+    the record in two."""
+    path = tmp_path / "cr.jsonl"
+    path.write_text('{"id": "a\\rb", "text": "great film"}\n{"id": "c\\r\\nd", "text": "awful"}\n'
+                    '{"id": "e", "text": "fine"}\n')
+    result = cli("score", "--file", path, "--field", "text", "--keep", "id", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.reader(io.StringIO(result.stdout.decode(), newline="")))
+    assert [r[2] for r in rows] == ["id", "a\rb", "c\r\nd", "e"]
+    assert all(len(r) == 7 for r in rows)
+
+
+def test_kept_json_values_are_written_as_they_were(tmp_path):
+    """A JSON number keeps its text (1.5e400 was written as "inf"); NaN stays valid JSON (a
+    string); arrays, objects and booleans are JSON in CSV too, not Python's repr."""
+    path = tmp_path / "k.jsonl"
+    path.write_text('{"id": 1.5e400, "text": "great"}\n{"id": 0.10000000000000000001, '
+                    '"text": "great"}\n{"id": NaN, "text": "great"}\n'
+                    '{"id": [1, "x", true], "text": "great"}\n{"id": {"k": null}, "text": "ok"}\n'
+                    '{"id": false, "text": "ok"}\n{"id": 7, "text": "ok"}\n')
+    jsonl = cli("score", "--file", path, "--field", "text", "--keep", "id", "--format", "jsonl")
+    assert jsonl.returncode == 0, jsonl.stderr
+    lines = jsonl.stdout.decode().splitlines()
+    assert '"id": 1.5e400,' in lines[0] and '"id": 0.10000000000000000001,' in lines[1]
+    records = [json.loads(line, parse_constant=lambda c: pytest.fail(c)) for line in lines]
+    assert [r["id"] for r in records[2:]] == ["NaN", [1, "x", True], {"k": None}, False, 7]
+    table = cli("score", "--file", path, "--field", "text", "--keep", "id", "--format", "csv")
+    assert table.returncode == 0, table.stderr
+    rows = list(csv.reader(io.StringIO(table.stdout.decode(), newline="")))
+    assert [r[2] for r in rows[1:]] == ["1.5e400", "0.10000000000000000001", "NaN",
+                                        '[1, "x", true]', '{"k": null}', "false", "7"]
+
+
+@pytest.mark.parametrize("data", [b"id,text\n1,A wonderful film\n",
+                                  b'{"id": "1", "text": "A wonderful film"}\n'])
+def test_explain_refuses_records_piped_as_one_review(data):
+    """explain scored the header, keys and ids of piped CSV / JSON lines as words."""
+    result = cli("explain", stdin=data)
+    assert result.returncode == 2 and b"explain reads one review" in result.stderr, \
+        result.stderr
+    assert result.stdout == b""
+
+
+def test_explain_labels_a_text_without_known_words_unknown():
+    result = cli("explain", "\U0001F621", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["label"] == "unknown"
+
+
+def test_a_lone_text_header_on_plain_lines_is_noted(capsys, monkeypatch):
+    result = cli("score", stdin=b"text\nA wonderful film\n")
+    assert result.returncode == 0
+    assert len(result.stdout.splitlines()) == 2          # it is also a valid line
+    assert b"'text', looks like a CSV header" in result.stderr
+    assert b"--input csv --column text" in result.stderr
+    assert b"CSV header" not in cli("score", stdin=b"A wonderful film\ntext\n").stderr
+
+
+def test_semicolon_header_hint_names_the_delimiter():
+    result = cli("score", stdin=b"id;text\n1;A wonderful film\n")
+    assert result.returncode == 2 and b"--column text --delimiter ';'" in result.stderr
+    followed = cli("score", "--input", "csv", "--column", "text", "--delimiter", ";",
+                   stdin=b"id;text\n1;A wonderful film\n")
+    assert followed.returncode == 0 and len(followed.stdout.splitlines()) == 1
+
+
+def test_record_errors_of_score_name_the_source(tmp_path):
+    assert b"standard input: line 1: 'text' is a number" in cli(
+        "score", "--field", "text", "--input", "jsonl", stdin=b'{"text": 1.5}\n').stderr
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(SURROGATE_JSONL)
+    result = cli("score", "--file", path, "--field", "text", "--keep", "id", "--format", "csv")
+    assert result.returncode == 1 and f"{path}: line 2: the --keep 'id'".encode() in \
+        result.stderr
+
+
+def test_fallback_warning_names_a_source_tree(tmp_path):
+    """Python run from a checkout's root imports the source tree, which has no extension: the
+    warning said to reinstall with a compiler, which the user had done."""
+    from imdb_edge._vectorizer import fallback_advice
+    (tmp_path / "src_ext").mkdir()
+    (tmp_path / "pyproject.toml").write_text("")
+    assert "source tree" in fallback_advice(str(tmp_path / "imdb_edge"))
+    assert "Reinstall" in fallback_advice(str(tmp_path / "elsewhere" / "imdb_edge"))

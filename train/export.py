@@ -110,7 +110,7 @@ def contract_doc(metadata: dict, form: str) -> str:
     return (f"imdb-edge sentiment model ({form} form). Inputs: {inputs}. Output: "
             f"{_scorer.OUTPUT}: float32 [n_texts, 1], the probability that a text is "
             f"{positive!r} (else {negative!r}). Features: imdb-edge tokenizer version "
-            f"{metadata['tokenizer_version']} (spec: the README's 'The tokenizer' section), "
+            f"{metadata['tokenizer_version']} (spec: docs/guides/tokenizer.md), "
             f"n-grams up to {metadata['ngram']}, each feature counted once per text, ids from "
             f"the vocabulary file (line k after the header = id k-1, checksum "
             f"{metadata['vocabulary_checksum']}).")

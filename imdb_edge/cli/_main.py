@@ -8,7 +8,8 @@ import os
 import sys
 import warnings
 
-from ._score import InputError, UsageError
+from ._score import EXPLAIN_ADVICE, InputError, UsageError, refuse_records
+from .._labels import label_codes, label_names
 from .._version import __version__
 
 EPILOG = """examples:
@@ -208,7 +209,8 @@ def _announce_fallback() -> None:
         _vectorizer._warned_fallback = True
         if sys.stderr is not None:
             print("imdb-edge: warning: the compiled vectorizer is not available; using the "
-                  "pure-Python one (same scores, about 25x slower)", file=sys.stderr)
+                  "pure-Python one (same scores, about 25x slower). "
+                  + _vectorizer.fallback_advice(), file=sys.stderr)
 
 
 def _progress(args, size):
@@ -302,10 +304,12 @@ def _cmd_explain(args) -> int:
             line = data.count(b"\n", 0, exc.start) + 1
             raise InputError(f"standard input: line {line}: invalid UTF-8 (byte "
                              f"0x{data[exc.start]:02x} at offset {exc.start})") from None
+        refuse_records(text, EXPLAIN_ADVICE)
     scorer = _load(args)
-    probability = float(scorer.score([text])[0])
+    p, known = scorer.score([text], return_known=True)
+    probability = float(p[0])
     effects = scorer.explain(text, top=args.top)
-    label = scorer.labels[int(probability > 0.5)]
+    label = label_names(label_codes(p, known), scorer.labels)[0]
     if args.json:
         print(json.dumps({"probability": probability, "label": label,
                           "effects": [e.as_dict() for e in effects]}, ensure_ascii=False))

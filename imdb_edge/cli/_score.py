@@ -23,7 +23,8 @@ import stat
 from dataclasses import dataclass
 
 from .._errors import DataError
-from ..io._labeled import READ_ERRORS, detect_format, iter_rows, open_binary, text_encoding
+from ..io._labeled import (READ_ERRORS, detect_format, iter_rows, json_kind, open_binary,
+                           text_encoding)
 from .._labels import label_codes
 from ..io._output import Output, UnwritableValue, Writer
 
@@ -211,8 +212,9 @@ def read_lines(raw, *, encoding: str, errors: str, sniff: bool, name: str = "the
             break
         block, error = _decode_block(complete, codec, errors, number, offset, name)
         if first and sniff and block:
-            _refuse_json_lines(block)
-            _refuse_delimited(block)
+            refuse_records(block)
+            if note is not None:
+                _note_lone_header(block, note)
         first = False
         if block is not None:
             piece = _block_of(block, number, _position(fd) if regular else 0)
@@ -293,7 +295,19 @@ def _block_of(text: str, first_line: int, done: int) -> Block:
     return Block([lines[i] for i in keep], [numbers[i] for i in keep], None, done, len(lines))
 
 
-def _refuse_json_lines(text: str) -> None:
+# explain reads one review: records are for score
+EXPLAIN_ADVICE = ("explain reads one review: give it as TEXT, or score the file's records "
+                  "with imdb-edge score")
+
+
+def refuse_records(text: str, advice: str | None = None) -> None:
+    """Refuse JSON lines, CSV or TSV about to be read as plain text (the header, keys and
+    ids would be scored as words); ``advice`` replaces score's flags in the message."""
+    _refuse_json_lines(text, advice)
+    _refuse_delimited(text, advice)
+
+
+def _refuse_json_lines(text: str, advice: str | None = None) -> None:
     first = text.lstrip().split("\n", 1)[0].strip()
     if first.startswith("{") and first.endswith("}"):
         try:
@@ -302,14 +316,26 @@ def _refuse_json_lines(text: str) -> None:
             is_object = False
         if is_object:
             raise UsageError("the input looks like JSON lines (line 1 is a JSON object) but "
-                             "would be scored as plain text; pass --field NAME (or --input "
-                             "lines to score the raw lines)")
+                             "would be scored as plain text; " + (advice or "pass --field NAME "
+                             "(or --input lines to score the raw lines)"))
 
 
 _HEADER_NAME = re.compile(r"[A-Za-z_][\w.\-]{0,63}")
+_TEXT_COLUMN_NAMES = ("text", "review", "content", "body", "comment", "sentence")
 
 
-def _refuse_delimited(text: str) -> None:
+def _note_lone_header(text: str, note) -> None:
+    """A first line that is only a text column's usual name (``text``, ``review``...) with
+    lines after it is most likely a one-column CSV's header: it is scored as a review (it is
+    also a valid line), and ``note`` says so, with the flags that skip it."""
+    lines = text.lstrip("\n").split("\n", 2)
+    name = lines[0].strip().strip('"')
+    if len(lines) > 1 and name.lower() in _TEXT_COLUMN_NAMES:
+        note(f"line 1, {lines[0].strip()!r}, looks like a CSV header and was scored as a "
+             f"review; to skip it, pass --input csv --column {name}")
+
+
+def _refuse_delimited(text: str, advice: str | None = None) -> None:
     """Refuse CSV or TSV read as plain lines: a first line of two or more distinct
     identifier-like names (``id,text``, ``review<TAB>label``) with, when there is a second
     line, as many fields there."""
@@ -330,14 +356,14 @@ def _refuse_delimited(text: str) -> None:
         second = next(csv.reader([lines[1]], delimiter=delimiter), [])
         if len(second) != len(names):
             continue
-        text_name = next((n for n in names if n.lower() in ("text", "review", "content",
-                                                             "body", "comment", "sentence")),
-                         names[-1])
+        text_name = next((n for n in names if n.lower() in _TEXT_COLUMN_NAMES), names[-1])
         raise UsageError(f"the input looks like {kind} (line 1 is a header: "
                          f"{delimiter.join(names)[:80]!r}) but would be scored as plain lines, "
-                         f"the header and every other field included; pass --column NAME "
-                         f"(e.g. --column {text_name}{' --input tsv' if kind == 'TSV' else ''})"
-                         ", or --input lines to score the raw lines")
+                         "the header and every other field included; " + (advice or
+                         f"pass --column NAME (e.g. --column {text_name}"
+                         f"{' --input tsv' if kind == 'TSV' else ''}"
+                         f"{' --delimiter ' + repr(delimiter) if delimiter == ';' else ''})"
+                         ", or --input lines to score the raw lines"))
 
 
 def read_rows(path, plan: Plan, args):
@@ -358,9 +384,8 @@ def read_rows(path, plan: Plan, args):
     try:
         for where, (text, kept_value) in rows:
             if not isinstance(text, str):
-                raise InputError(f"{where}: {plan.field!r} is "
-                                 f"{'missing (null)' if text is None else type(text).__name__}"
-                                 ", expected a string")
+                raise InputError(f"{source_name(path)}: {where}: {plan.field!r} is "
+                                 f"{json_kind(text)}, expected a string")
             texts.append(text)
             lines.append(int(where.split()[1]))
             kept.append(kept_value)
@@ -509,7 +534,7 @@ def run(args, load, progress_factory) -> int:
                 out.write(writer.format(index, batch, p, labels, known))
             except UnwritableValue as exc:    # every record before it is written first
                 out.write(exc.written)
-                raise InputError(str(exc)) from None
+                raise InputError(f"{source_name(args.file)}: {exc}") from None
             index += len(p)
             unknown += int(np.count_nonzero(known == 0))
             progress.update(index, batch.done)

@@ -323,13 +323,43 @@ def _csv(lines: DecodedLines, path, delimiter: str, columns: list[str | None], f
         raise DataError(f"{path}: line {lines.number}: malformed CSV ({exc})") from None
 
 
+class JSONNumber(float):
+    """A JSON number with a fraction or exponent, or NaN/Infinity: its float value, and
+    ``text``, the number as the line wrote it. A kept value is written back as ``text``, so
+    ``1.5e400`` (inf as a float) or ``0.10000000000000000001`` comes out as it went in."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str) -> "JSONNumber":
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+    def __reduce__(self):
+        return JSONNumber, (self.text,)
+
+
+_JSON = json.JSONDecoder(parse_float=JSONNumber, parse_constant=JSONNumber)
+
+
+def json_kind(value) -> str:
+    """What a value read from a record is, in JSON's words ("a number", "an array", ...)."""
+    if value is None:
+        return "missing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {list: "an array", dict: "an object"}.get(type(value), f"a {type(value).__name__}")
+
+
 def _jsonl(lines: DecodedLines, path, columns: list[str | None], flags: list):
     for line in lines:
         number = lines.number
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = _JSON.decode(line)
         except ValueError as exc:
             reason = getattr(exc, "msg", None) or str(exc).split(":")[0]
             hint = "; a JSON array file is not JSON lines" if number == 1 and \
@@ -413,7 +443,7 @@ def check_text(path, where: str, text) -> str:
     """The record's text, or :class:`DataError` for a missing or non-string one."""
     if isinstance(text, str):
         return text
-    what = "missing (null)" if text is None else f"a {type(text).__name__}, not a string"
+    what = json_kind(text) + ("" if text is None else ", not a string")
     raise DataError(f"{path}: {where}: text is {what}")
 
 

@@ -24,6 +24,7 @@ import os
 import re
 
 from .._labels import LABEL_IDS as _LABEL_IDS, UNKNOWN_LABEL
+from ._labeled import JSONNumber
 
 OUTPUT_COLUMNS = ("index", "line", "probability", "label", "label_id", "known_features")
 """The columns (JSON keys) ``score`` writes itself; a kept column of one of these names is
@@ -89,7 +90,9 @@ class Writer:
         """Raise :class:`UnwritableValue` at the first kept value CSV cannot hold, with the
         batch's rows before it."""
         for i, value in enumerate(block.kept):
-            text = value if isinstance(value, str) else str(value)
+            text = _csv_kept(value)
+            if text is None:
+                continue
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError as exc:
@@ -151,7 +154,7 @@ class Writer:
             values += [p, [jn[y] for y in labels], [_LABEL_IDS[y] for y in labels], known]
             return (template * len(p)) % tuple(itertools.chain.from_iterable(zip(*values)))
         columns = [index] + ([block.lines] if self.lines else []) + \
-            ([block.kept] if self.keep else [])
+            ([[_csv_kept(v) for v in block.kept]] if self.keep else [])
         return _csv_rows(zip(*columns, [f"{q:.6f}" for q in p], [names[y] for y in labels],
                              [_LABEL_IDS[y] for y in labels], known))
 
@@ -196,9 +199,35 @@ class Output:
 
 
 def _csv_rows(rows) -> str:
+    """Rows as CSV records ending in ``\n``. The csv module quotes a field holding a
+    character of its line terminator only: with ``\n``, a bare CR would be written unquoted
+    and any reader would cut the record there. Rows holding one are written with a ``\r\n``
+    writer (which quotes it), each record's terminator then made ``\n``."""
+    rows = list(rows)
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue()
+    out = buffer.getvalue()
+    if "\r" not in out:
+        return out
+    buffer = io.StringIO()
+    crlf = csv.writer(buffer, lineterminator="\r\n")
+    records = []
+    for row in rows:
+        crlf.writerow(row)
+        records.append(buffer.getvalue()[:-2] + "\n")
+        buffer.seek(0)
+        buffer.truncate()
+    return "".join(records)
+
+
+def _csv_kept(value):
+    """A kept value as a CSV field: text as it is, null as an empty field, anything else
+    (a JSON number, boolean, array or object) as its JSON text, not Python's repr."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, JSONNumber):
+        return value.text
+    return _json_value(value)
 
 
 def _csv_cell(value: str) -> str:
@@ -233,6 +262,10 @@ def json_text(value) -> str:
 
 
 def _json_value(value) -> str:
+    if isinstance(value, JSONNumber):      # a number read from JSON: as it was written,
+        if value.text[-1].isdigit():        # but NaN and Infinity, which JSON does not
+            return value.text               # allow, as strings
+        return json_text(value.text)
     try:
         return json_text(value)
     except (TypeError, ValueError):       # not JSON-able, or NaN/inf: its text
