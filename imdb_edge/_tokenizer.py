@@ -1,6 +1,6 @@
 """The tokenizer: the one definition that training and the runtime share.
 
-This pure-Python module *is* the specification (README, "Tokenizer"); the compiled
+This pure-Python module *is* the specification (docs/guides/tokenizer.md); the compiled
 vectorizer in ``src_ext/_vectorize_c.pyx`` must reproduce it exactly, which the parity
 tests check on fuzzed text and on every review of the data set.
 

@@ -171,6 +171,11 @@ def test_spark_refuses_to_overwrite_a_column_and_resolves_paths(tmp_path, monkey
     (b"id,text\n1,A wonderful film\n", "--column text"),
     (b"review\tsentiment\nA wonderful film\tpos\n", "--column review --input tsv"),
     (b'"id","text"\n1,"A wonderful, wonderful film"\n', "--column text"),
+    (b"Review Text,Rating\nA wonderful film,5\n", "--column 'Review Text'"),
+    (b'Clothing ID,Age,Title,Review Text,Rating\n1,30,Nice,"Loved it, really",5\n',
+     "--column 'Review Text'"),
+    ("avis,évaluation\nSuperbe film,5\n".encode(), "--column"),
+    ("id,レビュー\n1,素晴らしい映画\n".encode(), "--column"),
 ])
 def test_delimited_input_with_a_header_is_not_scored_as_lines(data, hint, tmp_path):
     result = cli("score", stdin=data)
@@ -183,6 +188,7 @@ def test_delimited_input_with_a_header_is_not_scored_as_lines(data, hint, tmp_pa
 
 
 @pytest.mark.parametrize("data", [b"Great film, loved it\nAwful, just awful\n",
+                                  b"A great review, loved it\nAwful, just awful\n",
                                   b"good,bad\n", b"1,2\n3,4\n", b"ok\tfine\nwell then\n"])
 def test_plain_reviews_with_commas_are_still_scored(data):
     result = cli("score", stdin=data)
@@ -781,3 +787,82 @@ def test_fallback_warning_names_a_source_tree(tmp_path):
     (tmp_path / "pyproject.toml").write_text("")
     assert "source tree" in fallback_advice(str(tmp_path / "imdb_edge"))
     assert "Reinstall" in fallback_advice(str(tmp_path / "elsewhere" / "imdb_edge"))
+
+
+def test_score_dataset_with_a_bad_scheduler_names_the_flag_and_leaves_nothing(tmp_path):
+    pytest.importorskip("distributed")
+    (tmp_path / "d.csv").write_text("text\ngreat\n")
+    result = cli("score-dataset", "d.csv", "out", "--scheduler", "bogus", cwd=tmp_path)
+    assert result.returncode == 1 and b"--scheduler 'bogus'" in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv"]     # no staging folder
+
+
+def test_sigterm_stops_score_dataset_with_nothing_half_written(tmp_path):
+    """SIGTERM's default action ended the process at once, leaving a hidden staging folder of
+    partial output; now it unwinds like Ctrl-C (exit 143)."""
+    pytest.importorskip("distributed")
+    import signal
+    import time
+
+    rows = "".join(f"{i},A wonderful film, truly moving. Well acted and shot.\n"
+                   for i in range(200_000))
+    (tmp_path / "d.csv").write_text("id,text\n" + rows.replace(",A", ',"A').replace(".\n", '."\n'))
+    process = subprocess.Popen(EXE + ["score-dataset", "d.csv", "out", "--workers", "1",
+                                      "--blocksize", "256KiB"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        staged = [p for p in tmp_path.glob(".out.tmp-*/*")]
+        if staged:
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, process.communicate()
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143 and b"terminated" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv"]
+
+
+def test_score_dataset_reads_gzip_and_refuses_files_it_would_skip(tmp_path):
+    """.csv.gz was 'cannot tell the format' (and read as CSV with --input csv); a folder's
+    files of another or no known format were skipped or misread without a word."""
+    pytest.importorskip("distributed")
+    import gzip
+
+    import pandas as pd
+
+    (tmp_path / "in.csv.gz").write_bytes(gzip.compress(b"id,text\n1,great\n2,awful\n"))
+    (tmp_path / "in.jsonl.gz").write_bytes(gzip.compress(
+        b'{"id": 1, "text": "great"}\n{"id": 2, "text": "awful"}\n'))
+    for name in ("in.csv.gz", "in.jsonl.gz"):
+        result = cli("score-dataset", name, f"out-{name}", "--id-column", "id", "--workers",
+                     "1", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        frame = pd.read_parquet(tmp_path / f"out-{name}")
+        assert frame["label"].tolist() == ["positive", "negative"]
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "a.csv").write_text("text\ngreat\n")
+    (folder / "b.parquet").write_bytes((tmp_path / "out-in.csv.gz" / "part-00000.parquet")
+                                       .read_bytes())
+    result = cli("score-dataset", "f", "o", "--input", "csv", cwd=tmp_path)
+    assert result.returncode == 1 and b"also holds b.parquet" in result.stderr
+    (folder / "b.parquet").unlink()
+    (folder / "notes.txt").write_text("not data")
+    result = cli("score-dataset", "f", "o", cwd=tmp_path)
+    assert result.returncode == 1 and b"cannot tell the format of notes.txt" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["out.txt", "--overwrite"], b"out.txt is a file"),
+    (["o", "--blocksize", "abc"], b"--blocksize 'abc' is not a size"),
+    (["o", "--blocksize", "-5"], b"--blocksize '-5' is not a size"),
+])
+def test_score_dataset_names_a_bad_output_or_blocksize(tmp_path, args, message):
+    pytest.importorskip("distributed")
+    (tmp_path / "d.csv").write_text("text\ngreat\n")
+    (tmp_path / "out.txt").write_text("mine")
+    result = cli("score-dataset", "d.csv", *args, cwd=tmp_path)
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert (tmp_path / "out.txt").read_text() == "mine" and not (tmp_path / "o").exists()

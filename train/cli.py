@@ -149,6 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``imdb-edge-train``; SIGTERM, like Ctrl-C, stops it with every staging folder
+    removed (exit 143; 130 for Ctrl-C)."""
+    from imdb_edge.cli._main import Terminated, sigterm_raises
+
+    try:
+        with sigterm_raises():
+            return _main(argv)
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print(f"{PROG}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
+
+
+def _main(argv: list[str] | None = None) -> int:
     from imdb_edge.cli._main import parse_with_hints
 
     parser = build_parser()
@@ -278,9 +292,13 @@ def _run_fit(parser, args) -> int:
     except DataError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        from imdb_edge.cli._main import Terminated
+
+        terminated = isinstance(exc, Terminated)
+        print(f"{PROG}: {'terminated' if terminated else 'interrupted'}; nothing was written",
+              file=sys.stderr)
+        return 143 if terminated else 130
     summary = {"out": args.out, "labels": card["labels"], "choices": card["choices"],
                "validation_roc_auc": card["validation_roc_auc"],
                "validation_accuracy": card["validation_accuracy"],

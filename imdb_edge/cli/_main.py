@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import warnings
 
 from ._score import EXPLAIN_ADVICE, InputError, UsageError, refuse_records
@@ -144,8 +147,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
     ds.add_argument("--input", "--format", dest="data_format",
                     choices=["parquet", "csv", "jsonl"],
                     help="input format (default: from the extension)")
-    ds.add_argument("--blocksize", default="16MiB", help="CSV/JSON lines partition size "
-                    "(default: %(default)s)")
+    ds.add_argument("--blocksize", default="16MiB", help="CSV/JSON lines partition size, "
+                    "e.g. 64MB; 0 = one partition a file (default: %(default)s)")
     ds.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
     ds.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
                     help="partitions done on stderr (auto: when stderr is a terminal)")
@@ -369,6 +372,29 @@ def _cmd_decode(args) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C, so that every ``finally`` runs: a
+    staging folder or temporary file is removed, never left half-written (the default action
+    of SIGTERM ends the process at once)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def sigterm_raises():
+    """Within: SIGTERM raises :class:`Terminated` (main thread only; else nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(argv: list[str]) -> int:
     """Every command but ``bench`` (see :func:`imdb_edge.cli.main`)."""
     parser, commands = _parser()
@@ -376,6 +402,11 @@ def run(argv: list[str]) -> int:
     run = {"score": _cmd_score, "explain": _cmd_explain, "info": _cmd_info,
            "decode": _cmd_decode, "evaluate": _cmd_evaluate,
            "score-dataset": _cmd_score_dataset}[args.command]
+    with sigterm_raises():
+        return _run(args, run, commands)
+
+
+def _run(args, run, commands) -> int:
     stdout = sys.stdout
     try:
         if stdout is not None:
@@ -391,9 +422,12 @@ def run(argv: list[str]) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
-        print("imdb-edge: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        if sys.stderr is not None:
+            print(f"imdb-edge: {'terminated' if terminated else 'interrupted'}",
+                  file=sys.stderr)
+        return 143 if terminated else 130
     except Exception as exc:  # noqa: BLE001 - one line, unless asked for the traceback
         if getattr(args, "traceback", False):
             raise

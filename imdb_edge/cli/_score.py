@@ -19,6 +19,7 @@ import json
 import os
 import re
 import select
+import shlex
 import stat
 from dataclasses import dataclass
 
@@ -320,7 +321,23 @@ def _refuse_json_lines(text: str, advice: str | None = None) -> None:
                              "(or --input lines to score the raw lines)"))
 
 
-_HEADER_NAME = re.compile(r"[A-Za-z_][\w.\-]{0,63}")
+_HEADER_NAME = re.compile(r"[^\W\d][\w.\-]{0,63}")      # id, text, évaluation, レビュー
+_TITLED_WORDS = re.compile(r"(?:[^\W\d_][\w.\-]*)(?: [^\W\d_][\w.\-]*){1,3}")
+_COLUMN_WORDS = frozenset(("text", "review", "reviews", "comment", "content", "body",
+                           "sentence", "title", "summary", "rating", "label", "sentiment",
+                           "score", "stars", "id", "polarity", "class"))
+
+
+def _header_like(names: list[str]) -> bool:
+    """Whether CSV fields look like column names: each one word (``review_text``,
+    ``évaluation``), or 2-4 words each starting with a capital (``Review Text``, ``Clothing
+    ID``) when some name holds a usual column word; "Great film, loved it" is not a header."""
+    if all(_HEADER_NAME.fullmatch(n) for n in names):
+        return True
+    if not any(w.lower() in _COLUMN_WORDS for n in names for w in n.split()):
+        return False
+    return all(_HEADER_NAME.fullmatch(n) or (_TITLED_WORDS.fullmatch(n) and all(
+        w[0].isupper() for w in n.split())) for n in names)
 _TEXT_COLUMN_NAMES = ("text", "review", "content", "body", "comment", "sentence")
 
 
@@ -348,7 +365,7 @@ def _refuse_delimited(text: str, advice: str | None = None) -> None:
         header = next(csv.reader([lines[0]], delimiter=delimiter), [])
         names = [h.strip() for h in header]
         if len(names) < 2 or len(set(names)) != len(names) \
-                or not all(_HEADER_NAME.fullmatch(n) for n in names) \
+                or not _header_like(names) \
                 or all(n.replace(".", "").replace("-", "").isdigit() for n in names):
             continue
         if len(lines) < 2 or not lines[1].strip():
@@ -356,7 +373,10 @@ def _refuse_delimited(text: str, advice: str | None = None) -> None:
         second = next(csv.reader([lines[1]], delimiter=delimiter), [])
         if len(second) != len(names):
             continue
-        text_name = next((n for n in names if n.lower() in _TEXT_COLUMN_NAMES), names[-1])
+        text_name = shlex.quote(next(
+            (n for n in names if n.lower() in _TEXT_COLUMN_NAMES), None) or next(
+            (n for n in names if any(w.lower() in _TEXT_COLUMN_NAMES for w in n.split())),
+            names[-1]))
         raise UsageError(f"the input looks like {kind} (line 1 is a header: "
                          f"{delimiter.join(names)[:80]!r}) but would be scored as plain lines, "
                          "the header and every other field included; " + (advice or

@@ -38,28 +38,49 @@ _KINDS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jso
           ".ndjson": "jsonl", ".json": "jsonl"}
 
 
+def _kind_of(name: str) -> str | None:
+    """The format a file name says: ``.csv``, ``.jsonl``, ``.parquet``...; ``.csv.gz`` and
+    ``.jsonl.gz`` are gzip-compressed CSV and JSON lines."""
+    stem, suffix = os.path.splitext(name.rstrip("/").lower())
+    if suffix == ".gz":
+        kind = _KINDS.get(os.path.splitext(stem)[1])
+        return kind if kind in ("csv", "jsonl") else None
+    return _KINDS.get(suffix)
+
+
 def _files_and_kind(source: str, fmt: str | None) -> tuple[list[str] | str, str]:
+    """The files to read and their format. A folder's files are all read: one that its name
+    does not place (``notes.txt``), or that names another format than ``--input``, is an
+    error naming it, never skipped (hidden and ``_`` files, e.g. ``_SUCCESS``, are)."""
     if "://" in source:                        # an fsspec URL: Dask reads it
-        kind = fmt or _KINDS.get(os.path.splitext(source.rstrip("/"))[1].lower())
+        kind = fmt or _kind_of(source)
         if kind is None:
-            raise DataError(f"{source}: cannot tell the format; pass --format")
+            raise DataError(f"{source}: cannot tell the format; pass --input parquet|csv|jsonl")
         return source, kind
     path = Path(source)
     if not path.exists():
         raise DataError(f"{source}: no such file or folder")
     if path.is_dir():
         files = sorted(str(p) for p in path.iterdir() if p.is_file()
-                       and not p.name.startswith((".", "_"))
-                       and (fmt or _KINDS.get(p.suffix.lower())))
+                       and not p.name.startswith((".", "_")))
         if not files:
             raise DataError(f"{source}: no .parquet, .csv or .jsonl files in the folder")
-        kinds = {fmt or _KINDS[Path(f).suffix.lower()] for f in files}
+        unplaced = [Path(f).name for f in files if _kind_of(f) is None]
+        if unplaced and fmt is None:
+            raise DataError(f"{source}: cannot tell the format of "
+                            f"{', '.join(unplaced[:5])} in the folder; pass --input "
+                            "parquet|csv|jsonl, or move the files that are not data")
+        other = [Path(f).name for f in files if _kind_of(f) not in (None, fmt)] if fmt else []
+        if other:
+            raise DataError(f"{source}: --input {fmt}, but the folder also holds "
+                            f"{', '.join(other[:5])}; move them, or score them apart")
+        kinds = {fmt or _kind_of(f) for f in files}
         if len(kinds) > 1:
             raise DataError(f"{source}: files of several formats ({', '.join(sorted(kinds))})")
         return files, kinds.pop()
-    kind = fmt or _KINDS.get(path.suffix.lower())
+    kind = fmt or _kind_of(path.name)
     if kind is None:
-        raise DataError(f"{source}: cannot tell the format; pass --format parquet|csv|jsonl")
+        raise DataError(f"{source}: cannot tell the format; pass --input parquet|csv|jsonl")
     return [str(path)], kind
 
 
@@ -214,6 +235,31 @@ class CsvRangeError(ValueError):
     """A CSV partition that does not parse; the message names the file and the line."""
 
 
+def _block_bytes(blocksize) -> int:
+    """``--blocksize`` in bytes: ``16MiB``, ``64MB``, ``1000000``; 0 is one partition a
+    file. Anything else is an error naming the flag (Dask's parser reads the units)."""
+    from dask.utils import parse_bytes
+
+    try:
+        size = parse_bytes(blocksize) if isinstance(blocksize, str) else int(blocksize or 0)
+    except (ValueError, TypeError):
+        size = -1
+    if size < 0:
+        raise DataError(f"--blocksize {blocksize!r} is not a size: give bytes with a unit, e.g. "
+                        "16MiB or 64MB (0: one partition a file)")
+    return size
+
+
+def _open_text(path: str, encoding: str):
+    """A text stream of a file, gunzipped if it starts with gzip's magic bytes."""
+    import gzip
+
+    with open(path, "rb") as probe:
+        compressed = probe.read(2) == b"\x1f\x8b"
+    opener = gzip.open if compressed else open
+    return opener(path, "rt", encoding=encoding, errors="replace", newline="")
+
+
 def _check_columns(source: str, first: str, kind: str, columns: list[str]) -> None:
     """A clear message for a missing column, from the first file's header or schema."""
     import csv
@@ -227,10 +273,10 @@ def _check_columns(source: str, first: str, kind: str, columns: list[str]) -> No
         except Exception as exc:  # noqa: BLE001 - pyarrow's own types
             raise DataError(f"{first}: not a readable Parquet file ({str(exc)[:120]})") from None
     elif kind == "csv":
-        with open(first, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        with _open_text(first, "utf-8-sig") as handle:
             names = next(csv.reader(handle), [])
     else:
-        with open(first, encoding="utf-8", errors="replace") as handle:
+        with _open_text(first, "utf-8") as handle:
             line = next((l for l in handle if l.strip()), "{}")
         try:
             names = list(json.loads(line))
@@ -379,7 +425,7 @@ def _frame_futures(client, frame, id_column, options) -> list:
 # mmap threshold at 128 KiB: every chunk's onnxruntime buffers (~2 MB for 256 reviews) are
 # then mapped, faulted in and unmapped again, and scoring in a worker took ~1.6-2x as long as
 # in a plain process (measured; see the benchmark's dataset mode). The local clusters made
-# here leave glibc's defaults alone; for a cluster of your own, see the README. (Setting the
+# here leave glibc's defaults alone; for a cluster of your own, see docs/guides/scaling-out.md. (Setting the
 # variable through DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__... does not work: Dask
 # lower-cases the key, so it never matches; a YAML config file keeps the case.)
 _NANNY_MALLOC = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
@@ -409,8 +455,8 @@ def slow_allocator_note(client) -> str | None:
         return None
     return (f"workers run with MALLOC_TRIM_THRESHOLD_={slow[0]} (Dask's default), which makes "
             "scoring ~2x slower; start them with MALLOC_TRIM_THRESHOLD_: null under "
-            "distributed.nanny.pre-spawn-environ in a Dask config file (see the README's "
-            "Scaling out)")
+            "distributed.nanny.pre-spawn-environ in a Dask config file (see "
+            "docs/guides/scaling-out.md)")
 
 
 def _client(scheduler: str, workers: int | None):
@@ -420,7 +466,16 @@ def _client(scheduler: str, workers: int | None):
     if scheduler in ("processes", "threads"):
         cluster = local_cluster(n, processes=scheduler == "processes")
         return Client(cluster), cluster
-    return Client(scheduler), None
+    try:
+        return Client(scheduler, timeout="30s"), None
+    except (OSError, ValueError, TypeError) as exc:      # bad address, refused, timed out
+        raise DataError(f"--scheduler {scheduler!r}: cannot connect to a Dask scheduler "
+                        f"there ({_first_line(exc)}); give its address, e.g. "
+                        "tcp://host:8786, or 'processes' for local workers") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
 
 
 def _python_strings():
@@ -514,7 +569,11 @@ def score_dataset(source: str, output: str, *, text_column: str = "text",
     source, output = _absolute(source), _absolute(output)
     if model is not None and not is_preset_name(model):
         model = os.path.abspath(model)
+    blocksize = _block_bytes(blocksize)
     out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{output} is a file; OUTPUT is the folder score-dataset writes (and "
+                        "--overwrite replaces only such a folder), so choose another OUTPUT")
     if out.exists() and not overwrite:
         raise DataError(f"{output} exists; pass --overwrite to replace it")
     if out.exists() and not _is_score_output(out):
@@ -533,9 +592,9 @@ def score_dataset(source: str, output: str, *, text_column: str = "text",
             frame = read_dataset(source, text_column, id_column, fmt, blocksize)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    client, cluster = _client(scheduler, workers)
+    client, cluster = _client(scheduler, workers)     # first: a bad scheduler leaves nothing
     try:
+        staging.mkdir()
         if cluster is not None and not worker_tracebacks:
             client.run(_quiet_worker_logs)
         note = slow_allocator_note(client) if cluster is None else None

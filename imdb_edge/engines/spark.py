@@ -8,7 +8,7 @@ The model is loaded once per Python worker process and reused by every batch (se
 ``imdb_edge.engines._batch``); scores are bit-identical to ``imdb_edge.load(model).score`` (Spark's
 ``float`` is float32). A null or non-string text fails the job with an error naming the rows,
 never a silent score. Workers need imdb-edge installed (``PYSPARK_PYTHON`` pointing at the
-environment; on a cluster, ship it with ``--archives``: see the README's "Scaling out").
+environment; on a cluster, ship it with ``--archives``: see docs/guides/scaling-out.md).
 """
 
 from __future__ import annotations
