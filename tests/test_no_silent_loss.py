@@ -866,3 +866,23 @@ def test_score_dataset_names_a_bad_output_or_blocksize(tmp_path, args, message):
     result = cli("score-dataset", "d.csv", *args, cwd=tmp_path)
     assert result.returncode == 1 and message in result.stderr, result.stderr
     assert (tmp_path / "out.txt").read_text() == "mine" and not (tmp_path / "o").exists()
+
+
+def test_evaluate_warns_when_the_labels_rank_backwards(tmp_path, capsys):
+    """--positive naming the data's negative label (labels the model does not know) gave
+    accuracy 0.0000 and AUC 0.0000 without a word."""
+    rows = "".join('good,"A wonderful film, truly great"\n' if i % 2 else
+                   'bad,"Awful and boring, a waste"\n' for i in range(40))
+    path = tmp_path / "gb.csv"
+    path.write_text("label,text\n" + rows)
+    code, out, err = run(capsys, "evaluate", "--file", path, "--positive", "bad", "--json")
+    assert code == 0 and "rank the labels backwards" in err
+    assert any("backwards" in w for w in json.loads(out)["warnings"])
+    code, out, err = run(capsys, "evaluate", "--file", path, "--positive", "good", "--json")
+    assert code == 0 and "backwards" not in err
+
+
+def test_bad_json_names_the_column():
+    result = cli("score", "--field", "text", "--input", "jsonl", stdin=b'{"text": "a\tb"}\n')
+    assert result.returncode == 1
+    assert b"line 1: not valid JSON (Invalid control character at: column 12)" in result.stderr

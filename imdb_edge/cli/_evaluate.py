@@ -37,6 +37,9 @@ def by_length(words: np.ndarray, y: np.ndarray, p: np.ndarray, threshold: float)
     return out
 
 
+INVERTED_AUC = 0.3    # below this, a sentiment model is far likelier mislabelled than bad
+
+
 def evaluate(scorers: list, path, *, text_column: str = "text", label_column: str = "label",
              fmt: str | None = None, delimiter: str | None = None, encoding: str = "utf-8",
              threshold: float = 0.5, positive: str | None = None, progress=None,
@@ -94,6 +97,12 @@ def evaluate(scorers: list, path, *, text_column: str = "text", label_column: st
                   "no_known_features": int(sum(int(np.count_nonzero(k == 0))
                                                for k in known_parts)),
                   "by_length": by_length(n_words, y, p, threshold)}
+        auc = report.get("roc_auc")
+        if auc is not None and auc == auc and auc < INVERTED_AUC and report["n"] >= 20:
+            report["warnings"].append(
+                f"ROC AUC {auc:.3f} for {scorer.path}: the scores rank the labels backwards, "
+                f"as if {names[1]!r} were the model's negative class; check the labels and "
+                "--positive (which names the data's label for the model's positive class)")
         reports.append(report)
         if arrays is not None:
             arrays.append((y, p))

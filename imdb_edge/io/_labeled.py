@@ -361,7 +361,8 @@ def _jsonl(lines: DecodedLines, path, columns: list[str | None], flags: list):
         try:
             record = _JSON.decode(line)
         except ValueError as exc:
-            reason = getattr(exc, "msg", None) or str(exc).split(":")[0]
+            reason = f"{exc.msg}: column {exc.colno}" if isinstance(exc, json.JSONDecodeError) \
+                else str(exc).split(":")[0]
             hint = "; a JSON array file is not JSON lines" if number == 1 and \
                 line.lstrip().startswith("[") else ""
             raise DataError(f"{path}: line {number}: not valid JSON ({reason}){hint}") from None
