@@ -243,6 +243,6 @@ def _no_nan(value):
 
 
 def _usage(message: str) -> Exception:
-    from ._score import UsageError
+    from ._errors import UsageError
 
     return UsageError(message)

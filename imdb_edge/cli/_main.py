@@ -11,7 +11,8 @@ import sys
 import threading
 import warnings
 
-from ._score import EXPLAIN_ADVICE, InputError, UsageError, refuse_records
+from ._errors import InputError, UsageError
+from ._sniff import EXPLAIN_ADVICE, refuse_records
 from .._labels import label_codes, label_names
 from .._version import __version__
 

@@ -15,15 +15,14 @@ from __future__ import annotations
 import codecs
 import collections
 import io
-import json
 import os
-import re
 import select
-import shlex
 import stat
 from dataclasses import dataclass
 
 from .._errors import DataError
+from ._errors import InputError, UsageError
+from ._sniff import note_lone_header, refuse_records
 from ..io._labeled import (READ_ERRORS, detect_format, iter_rows, json_kind, open_binary,
                            text_encoding)
 from .._labels import label_codes
@@ -33,14 +32,6 @@ MAX_LINE_BYTES = 64 << 20      # a longer line is refused: memory stays bounded
 BLOCK = 1 << 18              # read at a time: text still in cache when it is scored (measured)
 ROW_BLOCK = 1024
 _TEXT_MODE_CODECS = ("utf_16", "utf_16_le", "utf_16_be", "utf_32", "utf_32_le", "utf_32_be")
-
-
-class UsageError(Exception):
-    """Wrong combination of arguments: exit code 2, with the sub-command's usage."""
-
-
-class InputError(ValueError):
-    """Bad input data: the message names the line (and byte offset where it applies)."""
 
 
 @dataclass
@@ -215,7 +206,7 @@ def read_lines(raw, *, encoding: str, errors: str, sniff: bool, name: str = "the
         if first and sniff and block:
             refuse_records(block)
             if note is not None:
-                _note_lone_header(block, note)
+                note_lone_header(block, note)
         first = False
         if block is not None:
             piece = _block_of(block, number, _position(fd) if regular else 0)
@@ -294,96 +285,6 @@ def _block_of(text: str, first_line: int, done: int) -> Block:
         return Block(lines, numbers, None, done, len(lines))
     keep = [i for i, t in enumerate(lines) if t and not t.isspace()]
     return Block([lines[i] for i in keep], [numbers[i] for i in keep], None, done, len(lines))
-
-
-# explain reads one review: records are for score
-EXPLAIN_ADVICE = ("explain reads one review: give it as TEXT, or score the file's records "
-                  "with imdb-edge score")
-
-
-def refuse_records(text: str, advice: str | None = None) -> None:
-    """Refuse JSON lines, CSV or TSV about to be read as plain text (the header, keys and
-    ids would be scored as words); ``advice`` replaces score's flags in the message."""
-    _refuse_json_lines(text, advice)
-    _refuse_delimited(text, advice)
-
-
-def _refuse_json_lines(text: str, advice: str | None = None) -> None:
-    first = text.lstrip().split("\n", 1)[0].strip()
-    if first.startswith("{") and first.endswith("}"):
-        try:
-            is_object = isinstance(json.loads(first), dict)
-        except ValueError:
-            is_object = False
-        if is_object:
-            raise UsageError("the input looks like JSON lines (line 1 is a JSON object) but "
-                             "would be scored as plain text; " + (advice or "pass --field NAME "
-                             "(or --input lines to score the raw lines)"))
-
-
-_HEADER_NAME = re.compile(r"[^\W\d][\w.\-]{0,63}")      # id, text, évaluation, レビュー
-_TITLED_WORDS = re.compile(r"(?:[^\W\d_][\w.\-]*)(?: [^\W\d_][\w.\-]*){1,3}")
-_COLUMN_WORDS = frozenset(("text", "review", "reviews", "comment", "content", "body",
-                           "sentence", "title", "summary", "rating", "label", "sentiment",
-                           "score", "stars", "id", "polarity", "class"))
-
-
-def _header_like(names: list[str]) -> bool:
-    """Whether CSV fields look like column names: each one word (``review_text``,
-    ``évaluation``), or 2-4 words each starting with a capital (``Review Text``, ``Clothing
-    ID``) when some name holds a usual column word; "Great film, loved it" is not a header."""
-    if all(_HEADER_NAME.fullmatch(n) for n in names):
-        return True
-    if not any(w.lower() in _COLUMN_WORDS for n in names for w in n.split()):
-        return False
-    return all(_HEADER_NAME.fullmatch(n) or (_TITLED_WORDS.fullmatch(n) and all(
-        w[0].isupper() for w in n.split())) for n in names)
-_TEXT_COLUMN_NAMES = ("text", "review", "content", "body", "comment", "sentence")
-
-
-def _note_lone_header(text: str, note) -> None:
-    """A first line that is only a text column's usual name (``text``, ``review``...) with
-    lines after it is most likely a one-column CSV's header: it is scored as a review (it is
-    also a valid line), and ``note`` says so, with the flags that skip it."""
-    lines = text.lstrip("\n").split("\n", 2)
-    name = lines[0].strip().strip('"')
-    if len(lines) > 1 and name.lower() in _TEXT_COLUMN_NAMES:
-        note(f"line 1, {lines[0].strip()!r}, looks like a CSV header and was scored as a "
-             f"review; to skip it, pass --input csv --column {name}")
-
-
-def _refuse_delimited(text: str, advice: str | None = None) -> None:
-    """Refuse CSV or TSV read as plain lines: a first line of two or more distinct
-    identifier-like names (``id,text``, ``review<TAB>label``) with, when there is a second
-    line, as many fields there."""
-    import csv
-
-    lines = text.lstrip("\n").split("\n", 2)
-    for delimiter, kind in (("\t", "TSV"), (",", "CSV"), (";", "CSV")):
-        if delimiter not in lines[0]:
-            continue
-        header = next(csv.reader([lines[0]], delimiter=delimiter), [])
-        names = [h.strip() for h in header]
-        if len(names) < 2 or len(set(names)) != len(names) \
-                or not _header_like(names) \
-                or all(n.replace(".", "").replace("-", "").isdigit() for n in names):
-            continue
-        if len(lines) < 2 or not lines[1].strip():
-            continue                   # a header alone: one line scored, nothing shifted
-        second = next(csv.reader([lines[1]], delimiter=delimiter), [])
-        if len(second) != len(names):
-            continue
-        text_name = shlex.quote(next(
-            (n for n in names if n.lower() in _TEXT_COLUMN_NAMES), None) or next(
-            (n for n in names if any(w.lower() in _TEXT_COLUMN_NAMES for w in n.split())),
-            names[-1]))
-        raise UsageError(f"the input looks like {kind} (line 1 is a header: "
-                         f"{delimiter.join(names)[:80]!r}) but would be scored as plain lines, "
-                         "the header and every other field included; " + (advice or
-                         f"pass --column NAME (e.g. --column {text_name}"
-                         f"{' --input tsv' if kind == 'TSV' else ''}"
-                         f"{' --delimiter ' + repr(delimiter) if delimiter == ';' else ''})"
-                         ", or --input lines to score the raw lines"))
 
 
 def read_rows(path, plan: Plan, args):
