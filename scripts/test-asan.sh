@@ -12,6 +12,7 @@ ROOT=$(pwd)
 PY=${PYTHON:-python3}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
+chmod 755 "$WORK"    # readable by others: a test loads the package as user nobody
 git ls-files -z --cached --others --exclude-standard | grep -zv '^fuzz/corpus/' \
   | xargs -0 -I{} cp --parents {} "$WORK"/
 cp -r fuzz/corpus "$WORK/fuzz/" 2>/dev/null || true

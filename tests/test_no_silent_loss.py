@@ -557,6 +557,9 @@ def _as_nobody(runuser: str, program: str, *args: str) -> subprocess.CompletedPr
              *site.getsitepackages()]
     env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent",
            "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+    # under scripts/test-asan.sh the extension needs the sanitizer runtimes preloaded
+    env.update({k: os.environ[k] for k in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS",
+                                           "PYTHONMALLOC") if k in os.environ})
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     result = None
     for python in (sys.executable, f"/usr/bin/python{version}", "/usr/bin/python3"):
