@@ -889,3 +889,13 @@ def test_bad_json_names_the_column():
     result = cli("score", "--field", "text", "--input", "jsonl", stdin=b'{"text": "a\tb"}\n')
     assert result.returncode == 1
     assert b"line 1: not valid JSON (Invalid control character at: column 12)" in result.stderr
+
+
+@pytest.mark.parametrize("data", [b"\t\x00\r]\n\r[~\x01\x00\x00\x89%",     # found by the fuzzer
+                                  b"a,b\rc\nd,e\n", b"x," + b"y" * 200_000 + b"\nz,w\n"])
+def test_the_header_guess_never_fails_a_read(data):
+    """The guess at a CSV header ran csv.reader on the first lines, which raises on a bare CR
+    in a field or a field over its size limit: plain lines must still be read."""
+    result = cli("score", "--encoding-errors", "replace", stdin=data)
+    assert result.returncode == 0, result.stderr
+    assert b"Traceback" not in result.stderr

@@ -68,17 +68,26 @@ def note_lone_header(text: str, note) -> None:
              f"review; to skip it, pass --input csv --column {name}")
 
 
+def _fields(line: str, delimiter: str) -> list[str]:
+    """A line's CSV fields, or none where the csv module refuses it (a bare CR, a field over
+    its size limit): such a line is no header, and the guess must never fail the read."""
+    import csv
+
+    try:
+        return next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:
+        return []
+
+
 def _refuse_delimited(text: str, advice: str | None = None) -> None:
     """Refuse CSV or TSV read as plain lines: a first line of two or more distinct
     identifier-like names (``id,text``, ``review<TAB>label``) with, when there is a second
     line, as many fields there."""
-    import csv
-
     lines = text.lstrip("\n").split("\n", 2)
     for delimiter, kind in (("\t", "TSV"), (",", "CSV"), (";", "CSV")):
         if delimiter not in lines[0]:
             continue
-        header = next(csv.reader([lines[0]], delimiter=delimiter), [])
+        header = _fields(lines[0], delimiter)
         names = [h.strip() for h in header]
         if len(names) < 2 or len(set(names)) != len(names) \
                 or not _header_like(names) \
@@ -86,7 +95,7 @@ def _refuse_delimited(text: str, advice: str | None = None) -> None:
             continue
         if len(lines) < 2 or not lines[1].strip():
             continue                   # a header alone: one line scored, nothing shifted
-        second = next(csv.reader([lines[1]], delimiter=delimiter), [])
+        second = _fields(lines[1], delimiter)
         if len(second) != len(names):
             continue
         text_name = shlex.quote(next(

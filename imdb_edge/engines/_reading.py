@@ -251,7 +251,10 @@ def _check_columns(source: str, first: str, kind: str, columns: list[str]) -> No
             raise DataError(f"{first}: not a readable Parquet file ({str(exc)[:120]})") from None
     elif kind == "csv":
         with _open_text(first, "utf-8-sig") as handle:
-            names = next(csv.reader(handle), [])
+            try:
+                names = next(csv.reader(handle), [])
+            except csv.Error as exc:
+                raise DataError(f"{first}: line 1: not a CSV header ({exc})") from None
     else:
         with _open_text(first, "utf-8") as handle:
             line = next((l for l in handle if l.strip()), "{}")
