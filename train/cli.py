@@ -151,15 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``imdb-edge-train``; SIGTERM, like Ctrl-C, stops it with every staging folder
     removed (exit 143; 130 for Ctrl-C)."""
-    from imdb_edge.cli._main import Terminated, sigterm_raises
+    from imdb_edge.cli._main import sigterm_raises, stopped
 
     try:
         with sigterm_raises():
             return _main(argv)
     except KeyboardInterrupt as exc:
-        terminated = isinstance(exc, Terminated)
-        print(f"{PROG}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
-        return 143 if terminated else 130
+        return stopped(PROG, exc)
 
 
 def _main(argv: list[str] | None = None) -> int:
@@ -293,12 +291,9 @@ def _run_fit(parser, args) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
-        from imdb_edge.cli._main import Terminated
+        from imdb_edge.cli._main import stopped
 
-        terminated = isinstance(exc, Terminated)
-        print(f"{PROG}: {'terminated' if terminated else 'interrupted'}; nothing was written",
-              file=sys.stderr)
-        return 143 if terminated else 130
+        return stopped(PROG, exc, "; nothing was written")
     summary = {"out": args.out, "labels": card["labels"], "choices": card["choices"],
                "validation_roc_auc": card["validation_roc_auc"],
                "validation_accuracy": card["validation_accuracy"],

@@ -383,6 +383,16 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
+def stopped(prog: str, exc: KeyboardInterrupt, detail: str = "") -> int:
+    """Say on stderr that ``prog`` was interrupted (Ctrl-C) or terminated (SIGTERM), and
+    return the exit code: 130 or 143, as a shell reports a process ended by that signal."""
+    terminated = isinstance(exc, Terminated)
+    if sys.stderr is not None:
+        print(f"{prog}: {'terminated' if terminated else 'interrupted'}{detail}",
+              file=sys.stderr)
+    return 143 if terminated else 130
+
+
 @contextlib.contextmanager
 def sigterm_raises():
     """Within: SIGTERM raises :class:`Terminated` (main thread only; else nothing changes)."""
@@ -424,11 +434,7 @@ def _run(args, run, commands) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except KeyboardInterrupt as exc:
-        terminated = isinstance(exc, Terminated)
-        if sys.stderr is not None:
-            print(f"imdb-edge: {'terminated' if terminated else 'interrupted'}",
-                  file=sys.stderr)
-        return 143 if terminated else 130
+        return stopped("imdb-edge", exc)
     except Exception as exc:  # noqa: BLE001 - one line, unless asked for the traceback
         if getattr(args, "traceback", False):
             raise

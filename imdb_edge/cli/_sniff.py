@@ -54,6 +54,8 @@ def _header_like(names: list[str]) -> bool:
         return False
     return all(_HEADER_NAME.fullmatch(n) or (_TITLED_WORDS.fullmatch(n) and all(
         w[0].isupper() for w in n.split())) for n in names)
+
+
 _TEXT_COLUMN_NAMES = ("text", "review", "content", "body", "comment", "sentence")
 
 

@@ -1,4 +1,4 @@
-"""Reading ``score-dataset``'s input: which files and format (:func:`files_and_kind`), their
+"""Reading ``score-dataset``'s input: which files and format (``_files_and_kind``), their
 columns checked up front, and CSV / JSON lines cut into partitions at record ends and parsed
 by ``score``'s reader (:func:`read_dataset`). Parquet is read by row group in
 :mod:`imdb_edge.engines.dataset`."""
@@ -228,13 +228,12 @@ def _block_bytes(blocksize) -> int:
 
 
 def _open_text(path: str, encoding: str):
-    """A text stream of a file, gunzipped if it starts with gzip's magic bytes."""
-    import gzip
+    """A text stream of a file, gunzipped as ``score --file`` reads it (its opener)."""
+    import io
 
-    with open(path, "rb") as probe:
-        compressed = probe.read(2) == b"\x1f\x8b"
-    opener = gzip.open if compressed else open
-    return opener(path, "rt", encoding=encoding, errors="replace", newline="")
+    from ..io._labeled import open_binary
+
+    return io.TextIOWrapper(open_binary(path), encoding=encoding, errors="replace", newline="")
 
 
 def _check_columns(source: str, first: str, kind: str, columns: list[str]) -> None:
