@@ -70,3 +70,21 @@ def test_lexicon_entries_are_single_tokens():
     assert lexicon["xxsmile"] > 0 > lexicon["xxfrown"]
     assert "o" not in lexicon            # "(-:o" is not the word "o"
     assert all(imdb_edge.tokenize(t, 2) == [t] for t in lexicon)
+
+
+def test_calibration_fit_recovers_the_temperature_that_made_the_labels():
+    """Labels drawn from ``sigmoid(s / (0.01 + 0.21 ln(1 + k)) - 0.09)``: the fit finds that
+    temperature (on the float32 table's rounded loss it stayed at its start, t0 1, t1 0)."""
+    from scipy.special import expit
+
+    from imdb_edge_train import any_length
+
+    rng = np.random.default_rng(0)
+    parts = []
+    for n, most in ((5_000, 600), (50_000, 40)):          # reviews, sentences
+        k = rng.integers(1, most, n)
+        s = rng.normal(scale=0.7 * np.sqrt(k), size=n)
+        y = (rng.random(n) < expit(s / (0.01 + 0.21 * np.log1p(k)) - 0.09)).astype(float)
+        parts.append((s, k, y))
+    t0, t1 = any_length.fit_calibration(parts, -0.09)
+    assert t0 == pytest.approx(0.01, abs=0.02) and t1 == pytest.approx(0.21, abs=0.02)

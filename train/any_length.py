@@ -234,14 +234,22 @@ def calibrated(s: np.ndarray, bias: float, known: np.ndarray, t0: float,
 
 def fit_calibration(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
                     bias: float) -> tuple[float, float]:
-    """``(t0, t1)`` minimizing the mean of each part's log loss; parts are ``(s, known, y)``."""
+    """``(t0, t1)`` minimizing the mean of each part's log loss; parts are ``(s, known, y)``.
+
+    The loss uses the temperature in float64, not the exported float32 table: L-BFGS-B's
+    finite differences of a float32-rounded function are noise, and it stopped at a worse
+    point (sentence ECE 0.050 against 0.016 on the same validation data)."""
     from scipy.optimize import minimize
+    from scipy.special import expit
+
+    from .export import TEMPERATURE_ROWS
 
     def loss(theta):
         t0, t1 = theta
         total = 0.0
         for z, known, y in parts:
-            p = np.clip(calibrated(z, bias, known, t0, t1), 1e-12, 1 - 1e-12)
+            temperature = t0 + t1 * np.log1p(np.minimum(known, TEMPERATURE_ROWS - 1))
+            p = np.clip(expit(z / temperature + bias), 1e-12, 1 - 1e-12)
             total += float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
         return total / len(parts)
 
