@@ -8,14 +8,16 @@ DENSE_INPUT = "multi_hot"     # float32 (n, V)
 IDS_INPUT = "ids"             # int32 (nnz,): feature ids of all texts, text after text
 ROWS_INPUT = "rows"           # int64 (nnz, 1): the text each id belongs to
 COUNT_INPUT = "n_texts"       # int64 (1,)
+STARTS_INPUT = "starts"       # int64 (n,): where each text's ids start in ids
+ENDS_INPUT = "ends"           # int64 (n,): and where they end (exclusive)
 OUTPUT = "probability"        # float32 (n, 1)
 
 
 def session_options(ort):
     options = ort.SessionOptions()
-    # One intra-op thread, always: with more, onnxruntime's ScatterND(reduction="add") sums a
-    # review's rows in a racy order and scores change from run to run (measured: up to 0.33
-    # apart). Scorer(threads=n) runs n chunks at once instead, each on one thread, so every
+    # One intra-op thread, always: with more, onnxruntime's ScatterND(reduction="add") (the
+    # ids form of book and accurate) sums a review's rows in a racy order and scores change
+    # from run to run (measured: up to 0.33 apart). Scorer(threads=n) runs n chunks at once instead, each on one thread, so every
     # thread count gives the bit-identical scores of threads=1. Explicit counts also keep
     # threads from spinning and, in containers, from failing to pin themselves.
     options.intra_op_num_threads = 1

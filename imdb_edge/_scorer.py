@@ -16,8 +16,9 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ._contract import (COUNT_INPUT, DENSE_INPUT, FORMAT_VERSION, IDS_INPUT, OUTPUT,  # noqa: F401
-                        ROWS_INPUT, import_onnxruntime, model_card, session_options)
+from ._contract import (COUNT_INPUT, DENSE_INPUT, ENDS_INPUT,  # noqa: F401
+                        FORMAT_VERSION, IDS_INPUT, OUTPUT, ROWS_INPUT, STARTS_INPUT,
+                        import_onnxruntime, model_card, session_options)
 from ._errors import ModelError
 from ._explain import MAX_EXPLAIN_FEATURES, Effect, leave_one_out  # noqa: F401 - re-exported
 from ._files import MAX_MODEL_BYTES, read_regular_file
@@ -94,6 +95,7 @@ class Scorer:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self.input_form = self._check()
+        self._wants_rows = self.input_form != "segments"
         self._probe()
 
     def _check(self) -> str:
@@ -110,8 +112,9 @@ class Scorer:
                              f"{path} ({meta.get('vocabulary_checksum')}): the vocabulary file "
                              "belongs to another model")
         inputs = {i.name: i for i in self._session.get_inputs()}
-        if set(inputs) == {IDS_INPUT, ROWS_INPUT, COUNT_INPUT}:
-            form = self.input_form = "ids"
+        if set(inputs) in ({IDS_INPUT, ROWS_INPUT, COUNT_INPUT},
+                           {IDS_INPUT, STARTS_INPUT, ENDS_INPUT}):
+            form = self.input_form = "ids" if ROWS_INPUT in inputs else "segments"
             try:   # the first layer must have a row for the last feature id
                 self._run_ids(np.array([0, 1], np.int64), np.array([len(vocab) - 1], np.int32))
             except Exception as exc:  # noqa: BLE001
@@ -152,17 +155,22 @@ class Scorer:
     def _run_ids(self, indptr: np.ndarray, ids: np.ndarray,
                  rows: np.ndarray | None = None) -> np.ndarray:
         """Probabilities, float32 ``(n_texts,)``, of texts encoded as by ``transform_ids``
-        (``rows``: int64 ``(nnz, 1)``, computed here if not given)."""
+        (``rows``: int64 ``(nnz, 1)``, computed here if the model takes it and it is not
+        given)."""
         n_texts = len(indptr) - 1
         if n_texts == 0:
             return np.zeros(0, np.float32)
-        if rows is None:
-            rows = np.repeat(np.arange(n_texts, dtype=np.int64), np.diff(indptr)).reshape(-1, 1)
-        if self.input_form == "dense":
-            feed = {DENSE_INPUT: multi_hot(n_texts, self.vectorizer.size, rows, ids)}
+        if self.input_form == "segments":
+            feed = {IDS_INPUT: ids, STARTS_INPUT: indptr[:-1], ENDS_INPUT: indptr[1:]}
         else:
-            count = _COUNTS[n_texts] if n_texts <= CHUNK else np.array([n_texts], np.int64)
-            feed = {IDS_INPUT: ids, ROWS_INPUT: rows, COUNT_INPUT: count}
+            if rows is None:
+                rows = np.repeat(np.arange(n_texts, dtype=np.int64),
+                                 np.diff(indptr)).reshape(-1, 1)
+            if self.input_form == "dense":
+                feed = {DENSE_INPUT: multi_hot(n_texts, self.vectorizer.size, rows, ids)}
+            else:
+                count = _COUNTS[n_texts] if n_texts <= CHUNK else np.array([n_texts], np.int64)
+                feed = {IDS_INPUT: ids, ROWS_INPUT: rows, COUNT_INPUT: count}
         out = self._session.run(_OUTPUTS, feed, self._run_options)[0]
         if out.size != n_texts:
             raise ModelError(f"{self.path}: model gave {out.size} values (shape "
@@ -225,8 +233,9 @@ class Scorer:
         if type(texts) is str:         # one review: the list path, not the chunk generator
             texts = [texts]
         if type(texts) is list and len(texts) <= self.chunk_size:   # common case, no generator
-            indptr, ids, rows = table.transform_ids(texts, True)
-            p = self._run_ids(indptr, ids, rows)
+            encoded = table.transform_ids(texts, self._wants_rows)
+            p = self._run_ids(*encoded)
+            indptr = encoded[0]
             return (p, np.diff(indptr).astype(np.int32)) if return_known else p
         out = Growing(return_known)
         if self.threads == 1:
@@ -242,10 +251,10 @@ class Scorer:
     def _score_chunk(self, chunk: list, offset: int) -> tuple[np.ndarray, np.ndarray]:
         """``(probabilities, indptr)`` of one chunk (``indptr`` gives the known counts)."""
         try:
-            indptr, ids, rows = self.vectorizer._table.transform_ids(chunk, True)
+            encoded = self.vectorizer._table.transform_ids(chunk, self._wants_rows)
         except TypeError as exc:
             raise shift_index(exc, offset) from None
-        return self._run_ids(indptr, ids, rows), indptr
+        return self._run_ids(*encoded), encoded[0]
 
     def _score_parallel(self, texts) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The chunks of ``texts`` scored ``threads`` at a time, yielded in order; at most

@@ -72,6 +72,39 @@ def test_lexicon_entries_are_single_tokens():
     assert all(imdb_edge.tokenize(t, 2) == [t] for t in lexicon)
 
 
+def test_linear_graph_sums_exactly_whatever_the_neighbours(tmp_path):
+    """The segments form sums integer weights: a text scores to the bit the same alone, in a
+    batch, at any place in it, and the quantized numpy function matches the graph."""
+    from imdb_edge_train import export
+
+    rng = np.random.default_rng(1)
+    words = [f"w{i}" for i in range(300)]
+    vocab = Vocabulary(words, tokenizer_version=2)
+    weights = rng.normal(scale=0.7, size=len(vocab))
+    texts = [" ".join(rng.choice(words, size=rng.integers(0, 120))) for _ in range(200)]
+    texts += ["", "zzz unknown", "w1 " * 5000]
+    tables = export.LinearTables.of(weights, -0.2, 0.3, 0.1)
+    indptr, ids = imdb_edge.Vectorizer(vocab).transform_ids(texts)
+    expected = tables.probabilities(indptr, ids)
+    paths = export.export_linear(weights, -0.2, (0.3, 0.1), vocab, tmp_path / "m",
+                                 test_texts=texts, expected=expected, metrics={})
+    scorer = imdb_edge.load(paths["model"].parent)
+    assert scorer.input_form == "segments"
+    batch = scorer.score(texts)
+    alone = np.array([scorer.score(t)[0] for t in texts])
+    order = rng.permutation(len(texts))
+    shuffled = np.empty_like(batch)
+    shuffled[order] = scorer.score([texts[i] for i in order])
+    assert batch.tobytes() == alone.tobytes() == shuffled.tobytes()
+    assert np.max(np.abs(batch - expected)) < 1e-6
+    assert batch[200] == batch[201] == np.float32(1 / (1 + np.exp(0.2)))   # no feature: prior
+    # the quantization is invisible next to float32: against the unquantized function
+    sums = np.array([weights[ids[indptr[i]:indptr[i + 1]]].sum() for i in range(len(texts))])
+    from imdb_edge_train import any_length
+    exact = any_length.calibrated(sums, -0.2, np.diff(indptr), 0.3, 0.1)
+    assert np.max(np.abs(batch - exact)) < 1e-5
+
+
 def test_calibration_fit_recovers_the_temperature_that_made_the_labels():
     """Labels drawn from ``sigmoid(s / (0.01 + 0.21 ln(1 + k)) - 0.09)``: the fit finds that
     temperature (on the float32 table's rounded loss it stayed at its start, t0 1, t1 0)."""

@@ -74,7 +74,7 @@ def test_usage_errors_exit_2(capsys, argv):
 
 def test_info_explain_decode(capsys):
     code, out, _ = run(capsys, "info", "--json")
-    assert code == 0 and json.loads(out)["input_form"] == "ids"
+    assert code == 0 and json.loads(out)["input_form"] == "segments"
     code, out, _ = run(capsys, "explain", "a great film with a dull ending", "--json")
     effects = {e["feature"]: e["effect"] for e in json.loads(out)["effects"]}
     assert effects["great"] > 0 > effects["dull"]

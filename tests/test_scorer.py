@@ -23,7 +23,7 @@ def scorer():
 
 def test_default_model_card(scorer):
     info = scorer.info
-    assert info["preset"] == "default" and info["input_form"] == "ids"
+    assert info["preset"] == "default" and info["input_form"] == "segments"
     assert info["tokenizer_version"] == 2 == scorer.vectorizer.vocabulary.tokenizer_version
     assert info["architecture"] == "linear-length-calibrated" and int(info["ngram"]) == 2
     assert float(info["test_accuracy"]) >= 0.90 and float(info["test_ece"]) <= 0.05
