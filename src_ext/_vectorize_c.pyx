@@ -20,7 +20,7 @@ Design (each choice measured on the 25,000 test reviews; see the comments where 
   n-gram matches only through the table slots of its tokens. No crafted text can reach a
   feature it does not contain ("Token keys" below). Token slots are prefetched during the
   walk and resolved in batches after it.
-- Duplicates within a text are dropped with a per-feature stamp array, branch-free.
+- Duplicates within a text are dropped with a bit per feature (cleared after each text), branch-free.
 """
 
 from cpython.unicode cimport PyUnicode_Check
@@ -212,9 +212,8 @@ cdef struct Output:
     int32_t* ids         # grows by doubling
     Py_ssize_t capacity
     Py_ssize_t nnz
-    uint32_t* stamps     # per feature id: the number of the last text that had it
-    uint32_t text_number # of the current text; never 0 (stamps start at 0 = "no text")
-    Py_ssize_t n_features
+    uint64_t* seen       # a bit per feature id: the current text has it. All zero between
+                         # texts: cleared from the text's ids when it is done (clear_seen)
     TokenRef* refs       # TOKEN_BATCH tokens awaiting resolution
     int32_t* resolved    # their token slots (or -1)
     uint64_t* bits       # bitmaps of the 1-byte walk; grows
@@ -233,11 +232,16 @@ cdef inline int output_add(Output* out, int32_t feature_id) noexcept nogil:
 
     Whether an id is new is a coin toss (about half the words of a review repeat), so it is
     decided without a branch: the id is written past the end either way and the end moves
-    only if the id's stamp is not this text's number. ``ids`` always has room for that write.
+    only if the id's bit in ``seen`` was clear. ``ids`` always has room for that write.
+    A bit per feature (25 KB for 200,000 features) stays in L1; a 32-bit stamp per feature
+    (800 KB) missed the cache at nearly every new feature: it was ~1/4 of the time of the
+    200,000-feature default model (measured).
     """
-    cdef int is_new = out.stamps[feature_id] != out.text_number
+    cdef uint64_t* word = &out.seen[feature_id >> 6]
+    cdef uint64_t bit = (<uint64_t>1) << (feature_id & 63)
+    cdef int is_new = (word[0] & bit) == 0
     cdef int32_t* grown
-    out.stamps[feature_id] = out.text_number
+    word[0] |= bit
     out.ids[out.nnz] = feature_id
     out.nnz += is_new
     if out.nnz == out.capacity:
@@ -460,11 +464,15 @@ cdef inline bint push_long(const Table* table, Output* out, Walk* walk, uint64_t
     return walk.n_refs == TOKEN_BATCH
 
 
+cdef inline void clear_seen(Output* out, Py_ssize_t first) noexcept nogil:
+    """Zero ``out.seen`` again after a text whose ids are ``out.ids[first:out.nnz]``: the
+    words holding their bits (every bit set in them is one of these ids)."""
+    cdef Py_ssize_t k
+    for k in range(first, out.nnz):
+        out.seen[out.ids[k] >> 6] = 0
+
+
 cdef inline void start_text(Output* out, Walk* walk) noexcept nogil:
-    out.text_number += 1
-    if out.text_number == 0:     # wrapped after 2**32 - 1 texts: forget all stamps
-        memset(out.stamps, 0, out.n_features * sizeof(uint32_t))
-        out.text_number = 1
     walk.n_refs = 0
     walk.previous[0] = EMPTY
     walk.previous[1] = EMPTY
@@ -847,9 +855,9 @@ cdef class FeatureTable:
     cdef Table table
     cdef readonly Py_ssize_t size
     cdef readonly int ngram
-    cdef uint32_t* stamps        # see Output.stamps; lent to one call at a time
-    cdef uint32_t text_number
-    cdef bint stamps_in_use
+    cdef uint64_t* seen          # see Output.seen; all zero between calls; lent to one call
+    cdef Py_ssize_t seen_words   # at a time
+    cdef bint seen_in_use
 
     def __cinit__(self, list features, int ngram):
         cdef Py_ssize_t n = len(features)
@@ -859,7 +867,7 @@ cdef class FeatureTable:
         t.extras = NULL
         t.chars = NULL
         t.grams = NULL
-        self.stamps = NULL
+        self.seen = NULL
         if not 1 <= ngram <= MAX_NGRAM:
             raise ValueError(f"ngram must be 1..{MAX_NGRAM}")
         if n * ngram >= 2**31 - 1:
@@ -877,11 +885,11 @@ cdef class FeatureTable:
             free(b.met)
             free(b.of_feature)
             free(b.counts)
-        self.stamps = <uint32_t*>calloc(n + 1, sizeof(uint32_t))
-        if self.stamps == NULL:
+        self.seen_words = (n >> 6) + 1
+        self.seen = <uint64_t*>calloc(self.seen_words, sizeof(uint64_t))
+        if self.seen == NULL:
             raise MemoryError()
-        self.text_number = 0
-        self.stamps_in_use = False
+        self.seen_in_use = False
 
     cdef _read_features(self, list features, Py_ssize_t n, int ngram, Build* b):
         """Every distinct token of every feature, in order of first appearance (``b.met``),
@@ -1059,7 +1067,7 @@ cdef class FeatureTable:
             t.grams[j].id = <int32_t>i
 
     def __dealloc__(self):
-        free(self.stamps)
+        free(self.seen)
         free(self.table.tokens)
         free(self.table.extras)
         free(self.table.chars)
@@ -1094,14 +1102,15 @@ cdef class FeatureTable:
         cdef Output out
         cdef const Table* table = &self.table
         cdef object text
-        cdef bint own_stamps = False
+        cdef bint own_seen = False
+        cdef bint seen_clean = False     # out.seen is all zero again (else: zeroed at the end)
         if not isinstance(texts, list):
             raise TypeError(f"texts must be a list. Received: {type(texts).__name__}")
         snapshot = list(texts)
         n = len(snapshot)
         held = [None] * n
         out.ids = NULL
-        out.stamps = NULL
+        out.seen = NULL
         out.refs = NULL
         out.resolved = NULL
         out.bits = NULL
@@ -1116,20 +1125,17 @@ cdef class FeatureTable:
             out.ids = <int32_t*>malloc(out.capacity * sizeof(int32_t))
             out.refs = <TokenRef*>malloc(TOKEN_BATCH * sizeof(TokenRef))
             out.resolved = <int32_t*>malloc(TOKEN_BATCH * sizeof(int32_t))
-            # The table's stamp array serves one call at a time; a concurrent call (another
+            # The table's bit array serves one call at a time; a concurrent call (another
             # thread) makes its own. Claimed and returned with the GIL held, so no race.
-            out.n_features = self.size
-            if self.stamps_in_use or self.stamps == NULL:
-                own_stamps = True
-                out.stamps = <uint32_t*>calloc(self.size + 1, sizeof(uint32_t))
-                out.text_number = 0
+            if self.seen_in_use or self.seen == NULL:
+                own_seen = True
+                out.seen = <uint64_t*>calloc(self.seen_words, sizeof(uint64_t))
             else:
-                self.stamps_in_use = True
-                out.stamps = self.stamps
-                out.text_number = self.text_number
+                self.seen_in_use = True
+                out.seen = self.seen
             if (kinds == NULL or datas == NULL or lengths == NULL or indptr_buf == NULL
                     or out.ids == NULL or out.refs == NULL or out.resolved == NULL
-                    or out.stamps == NULL):
+                    or out.seen == NULL):
                 raise MemoryError()
             for i in range(n):
                 text = snapshot[i]
@@ -1161,8 +1167,10 @@ cdef class FeatureTable:
                     if status < 0:
                         break
                     indptr_buf[i + 1] = out.nnz
+                    clear_seen(&out, indptr_buf[i])
             if status < 0:
                 raise MemoryError()
+            seen_clean = True
             indptr = np.empty(n + 1, dtype=np.int64)
             ids = np.empty(out.nnz, dtype=np.int32)
             _copy_int64(indptr, indptr_buf, n + 1)
@@ -1183,11 +1191,12 @@ cdef class FeatureTable:
             free(out.refs)
             free(out.resolved)
             free(out.bits)
-            if own_stamps:
-                free(out.stamps)
-            elif out.stamps != NULL:
-                self.text_number = out.text_number
-                self.stamps_in_use = False
+            if own_seen:
+                free(out.seen)
+            elif out.seen != NULL:
+                if not seen_clean:      # a text was cut short (an error): its bits are set
+                    memset(out.seen, 0, self.seen_words * sizeof(uint64_t))
+                self.seen_in_use = False
 
 
 cdef void _copy_int64(int64_t[::1] dest, const int64_t* src, Py_ssize_t n) noexcept:
