@@ -219,6 +219,7 @@ cdef struct Output:
     Py_ssize_t nnz
     uint64_t* seen       # a bit per feature id: the current text has it. All zero between
                          # texts: cleared from the text's ids when it is done (clear_seen)
+    Py_ssize_t seen_words
     TokenRef* refs       # TOKEN_BATCH tokens awaiting resolution
     int32_t* resolved    # their token slots (or -1)
     uint64_t* bits       # bitmaps of the 1-byte walk; grows
@@ -512,8 +513,12 @@ cdef inline bint push_long(const Table* table, Output* out, Walk* walk, uint64_t
 
 cdef inline void clear_seen(Output* out, Py_ssize_t first) noexcept nogil:
     """Zero ``out.seen`` again after a text whose ids are ``out.ids[first:out.nnz]``: the
-    words holding their bits (every bit set in them is one of these ids)."""
+    words holding their bits (every bit set in them is one of these ids), or all of it when
+    that is less work (a small vocabulary: the book model's is 157 words)."""
     cdef Py_ssize_t k
+    if 4 * (out.nnz - first) > out.seen_words:
+        memset(out.seen, 0, out.seen_words * sizeof(uint64_t))
+        return
     for k in range(first, out.nnz):
         out.seen[out.ids[k] >> 6] = 0
 
@@ -1212,6 +1217,7 @@ cdef class FeatureTable:
         held = [None] * n
         out.ids = NULL
         out.seen = NULL
+        out.seen_words = self.seen_words
         out.refs = NULL
         out.resolved = NULL
         out.bits = NULL
