@@ -118,10 +118,15 @@ def test_bench_command(tmp_path, capsys):
     reviews.write_text("\n".join(t for n, t in make_files(30).items() if n.endswith(".txt")),
                        encoding="utf-8")
     code, out, _ = run(capsys, "bench", "--quick", "--file", str(reviews), "--peers", "python",
-                       "--presets", "default", "--calls", "50", "--warmup", "5",
+                       "--presets", "default,book", "--calls", "60", "--warmup", "5",
                        "--out", str(tmp_path / "b"))
     assert code == 0 and "single review, end to end" in out and "Python vectorizer" in out
     results = json.loads((tmp_path / "b" / "bench.json").read_text())
     assert results["imdb_edge"]["throughput"]["1t_b512"]["reviews_per_s"] > 0
     assert results["cold"]["peak_rss_mb"] > 0 and results["presets"]["default"]["features"] == \
         len(imdb_edge.load("default").vectorizer.vocabulary)
+    for preset in ("default", "book"):      # interleaved rounds: every call of each is pooled
+        row = results["presets"][preset]
+        assert row["single"]["calls"] == row["single_short"]["calls"] >= 3
+        assert row["single_short"]["p50_us"] > 0 and row["reviews_per_s_b512"] > 0
+    assert "against book (same run, interleaved): default b512 " in out

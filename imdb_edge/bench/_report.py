@@ -70,13 +70,20 @@ def print_table(results: dict) -> None:
     print("(vs imdb-edge: how many times slower the peer is)")
     presets = results.get("presets") or {}
     if presets:
+        base = presets.get("book")
         print(f"\n{'preset':<10} {'test acc':>9} {'features':>9} {'model MB':>9} {'load s':>7} "
-              f"{'reviews/s b512':>15} {'p50 µs':>8} {'p99 µs':>8}")
+              f"{'reviews/s b512':>15} {'p50 µs':>8} {'p99 µs':>8} {'p50 µs 8 words':>15}")
         for name, p in presets.items():
             print(f"{name:<10} {p['test_accuracy']:>9.4f} {p['features']:>9,} "
                   f"{p['model_bytes'] / 1e6:>9.2f} {p['load_s']:>7.2f} "
                   f"{p['reviews_per_s_b512']:>15,.0f} {p['single']['p50_us']:>8.1f} "
-                  f"{p['single']['p99_us']:>8.1f}")
+                  f"{p['single']['p99_us']:>8.1f} {p['single_short']['p50_us']:>15.1f}")
+        if base:
+            print("against book (same run, interleaved): "
+                  + "; ".join(f"{name} b512 {p['reviews_per_s_b512'] / base['reviews_per_s_b512']:.2f}x, "
+                              f"p50 {p['single']['p50_us'] / base['single']['p50_us']:.2f}x, "
+                              f"p50 8 words {p['single_short']['p50_us'] / base['single_short']['p50_us']:.2f}x"
+                              for name, p in presets.items() if name != "book"))
 
 
 def plot(results: dict, path: Path) -> str | None:
