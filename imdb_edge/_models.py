@@ -108,9 +108,9 @@ def resolve_vocabulary(path: str | os.PathLike | None) -> Path:
     return resolve_model(path)[1]
 
 
-# Throughput measured by `imdb-edge bench --presets all` on 2026-11-30, all three in one run, batches of
-# 512 IMDB test reviews, one core of a shared 2-core AMD EPYC (absolute figures were low that
-# day: another job ran; the ratios are what carries over).
-_SPEED = {"book": "101,042 reviews/s (fastest)",
-          "accurate": "49,804 reviews/s (0.49x book)",
-          "default": "39,211 reviews/s (0.39x book)"}
+# Throughput measured by `imdb-edge bench --presets all --peers ''` on 2026-11-30, the three
+# presets in interleaved rounds of one run, batches of 512 IMDB test reviews, one core of a
+# shared 2-core AMD EPYC VM (absolute figures vary with the other tenants; the ratios carry over).
+_SPEED = {"book": "131,775 reviews/s (fastest)",
+          "accurate": "72,889 reviews/s (0.55x book)",
+          "default": "90,374 reviews/s (0.69x book)"}
