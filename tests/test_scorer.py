@@ -28,6 +28,7 @@ def test_default_model_card(scorer):
     assert info["architecture"] == "linear-length-calibrated" and int(info["ngram"]) == 2
     assert float(info["test_accuracy"]) >= 0.90 and float(info["test_ece"]) <= 0.05
     assert info["vocabulary_checksum"] == scorer.vectorizer.vocabulary.checksum
+    assert "any length" in info["intended_use"] and "sentence" in info["data_domain"]
     size = sum(p.stat().st_size for p in scorer.path.parent.iterdir())
     assert size <= 4_000_000                                  # model + vocabulary
 

@@ -510,6 +510,13 @@ def export_linear(weights: np.ndarray, bias: float, calibration: tuple[float, fl
            if metrics.get(key) is not None},
         "calibration": f"t0={calibration[0]:.6f} t1={calibration[1]:.6f}",
         "weight_shift": tables.shift,
+        "data_domain": "English movie reviews (IMDB, aclImdb v1: the 25,000 training reviews "
+                       "and every sentence of each), with the VADER lexicon (vaderSentiment, "
+                       "MIT) as a prior on the weights of its words",
+        "intended_use": "sentiment of English opinionated text of any length, from a "
+                        "sentence or a one-line comment to a long review; calibrated by "
+                        "length on held-out reviews and their sentences; a text with no known "
+                        "feature is labelled 'unknown'",
         "imdb_edge_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "trainer": "scipy L-BFGS-B " + metrics.get("versions", {}).get("scipy", ""),
