@@ -10,6 +10,7 @@ import collections
 import itertools
 import os
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -39,6 +40,23 @@ _OUTPUTS = [OUTPUT]
 _COUNTS = [np.array([n], np.int64) for n in range(CHUNK + 1)]
 for _count in _COUNTS:
     _count.flags.writeable = False
+
+# A forked child inherits each Scorer's thread pool without its threads (and its lock in
+# whatever state another thread left it): a threads=N scorer that had scored in the parent
+# then waited forever in a fork-based multiprocessing worker. The child starts them afresh.
+_SCORERS: "weakref.WeakSet[Scorer]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    global _cache_lock
+    for scorer in list(_SCORERS):
+        scorer._pool = None
+        scorer._pool_lock = threading.Lock()
+    _cache_lock = threading.Lock()      # a load in another thread may have held it
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _first_non_finite_numpy(out: np.ndarray) -> int:
@@ -94,6 +112,7 @@ class Scorer:
         self._backend_asked = backend
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        _SCORERS.add(self)
         self.input_form = self._check()
         self._wants_rows = self.input_form != "segments"
         self._probe()

@@ -248,3 +248,53 @@ def test_a_texts_score_does_not_depend_on_its_batch(preset):
     for size in (1, 7, 100, 333):
         parts = np.concatenate([scorer.score(texts[i:i + size]) for i in range(0, len(texts), size)])
         assert np.array_equal(parts, whole), size
+
+
+_FORK_CHILD = r"""
+import multiprocessing, sys
+import imdb_edge
+SCORER = imdb_edge.load("default", threads=2)
+TEXTS = ["a great film", "dull and far too long", "not bad at all"] * 200   # > 1 chunk
+parent = SCORER.score(TEXTS)                          # the thread pool now exists
+
+def child(_):
+    return SCORER.score(TEXTS).tobytes()
+
+with multiprocessing.get_context("fork").Pool(1) as pool:
+    try:
+        got = pool.map_async(child, [0]).get(timeout=60)[0]
+    except multiprocessing.TimeoutError:
+        print("the forked worker hung"); pool.terminate(); sys.exit(1)
+print("same" if got == parent.tobytes() else "different")
+
+# the locks of the model caches, as another thread loading a model would hold them at fork
+from imdb_edge import _default_model, _scorer
+from imdb_edge.engines import _batch
+held = [_scorer._cache_lock, _default_model._default_lock, _batch._lock]
+for lock in held:
+    lock.acquire()
+
+def loads(_):
+    return (float(imdb_edge.load("book").score("great")[0]),
+            float(imdb_edge.score(["great"])[0]),
+            float(_batch.scorer_for("accurate").score("great")[0]))
+
+with multiprocessing.get_context("fork").Pool(1) as pool:
+    try:
+        print("loaded", pool.map_async(loads, [0]).get(timeout=60)[0])
+    except multiprocessing.TimeoutError:
+        print("a forked worker hung on a lock"); pool.terminate(); sys.exit(1)
+for lock in held:
+    lock.release()
+"""
+
+
+def test_a_multithreaded_scorer_scores_in_a_forked_worker():
+    """A threads=2 scorer that has scored in the parent scores in a fork()ed multiprocessing
+    worker, bit-identically (the worker waited forever on the parent's pool), and models
+    load in a worker forked while the model caches' locks were held."""
+    result = subprocess.run([sys.executable, "-c", _FORK_CHILD], capture_output=True,
+                            text=True, timeout=180)
+    assert result.returncode == 0 and result.stdout.split("\n")[0] == "same", \
+        result.stdout + result.stderr[-2000:]
+    assert result.stdout.split("\n")[1].startswith("loaded (")
