@@ -130,3 +130,4 @@ def test_bench_command(tmp_path, capsys):
         assert row["single"]["calls"] == row["single_short"]["calls"] >= 3
         assert row["single_short"]["p50_us"] > 0 and row["reviews_per_s_b512"] > 0
     assert "against book (same run, interleaved): default b512 " in out
+    assert "each preset's best of 5 interleaved rounds" in out

@@ -78,7 +78,11 @@ def print_table(results: dict) -> None:
                   f"{p['model_bytes'] / 1e6:>9.2f} {p['load_s']:>7.2f} "
                   f"{p['reviews_per_s_b512']:>15,.0f} {p['single']['p50_us']:>8.1f} "
                   f"{p['single']['p99_us']:>8.1f} {p['single_short']['p50_us']:>15.1f}")
-        if base:
+        rounds = next(iter(presets.values()))["single"].get("rounds")
+        if rounds:
+            print(f"(b512 and p50: each preset's best of {rounds} interleaved rounds; p99: all "
+                  "their calls)")
+        if base and len(presets) > 1:
             print("against book (same run, interleaved): "
                   + "; ".join(f"{name} b512 {p['reviews_per_s_b512'] / base['reviews_per_s_b512']:.2f}x, "
                               f"p50 {p['single']['p50_us'] / base['single']['p50_us']:.2f}x, "
