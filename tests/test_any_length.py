@@ -24,7 +24,7 @@ def test_linear_export_matches_numpy_in_both_forms(tmp_path):
              "a great, great film " * 50]
     indptr, ids = imdb_edge.Vectorizer(vocab).transform_ids(texts)
     sums = np.array([weights[ids[indptr[i]:indptr[i + 1]]].sum() for i in range(len(texts))])
-    expected = any_length.calibrated(sums, float(bias), np.diff(indptr), *calibration)
+    expected = any_length.calibrated(sums, float(bias), np.diff(indptr), calibration)
     metrics = {"versions": {}}
     paths = export.export_linear(weights, bias, calibration, vocab, tmp_path / "m",
                                  test_texts=texts, expected=expected, metrics=metrics)
@@ -72,21 +72,27 @@ def test_lexicon_entries_are_single_tokens():
     assert all(imdb_edge.tokenize(t, 2) == [t] for t in lexicon)
 
 
-def test_linear_graph_sums_exactly_whatever_the_neighbours(tmp_path):
+@pytest.mark.parametrize("calibration", [(0.3, 0.1), (0.3, 0.1, -4.0, 1.2)],
+                         ids=["one-column", "two-columns"])
+def test_linear_graph_sums_exactly_whatever_the_neighbours(tmp_path, calibration):
     """The segments form sums integer weights: a text scores to the bit the same alone, in a
-    batch, at any place in it, and the quantized numpy function matches the graph."""
+    batch, at any place in it, and the quantized numpy function matches the graph, with one
+    weight column or two (a gate by length between them)."""
     from imdb_edge_train import export
 
     rng = np.random.default_rng(1)
     words = [f"w{i}" for i in range(300)]
     vocab = Vocabulary(words, tokenizer_version=2)
-    weights = rng.normal(scale=0.7, size=len(vocab))
+    columns = len(calibration) // 2
+    weights = rng.normal(scale=0.7, size=(columns, len(vocab)))
+    if columns == 1:
+        weights = weights[0]
     texts = [" ".join(rng.choice(words, size=rng.integers(0, 120))) for _ in range(200)]
     texts += ["", "zzz unknown", "w1 " * 5000]
-    tables = export.LinearTables.of(weights, -0.2, 0.3, 0.1)
+    tables = export.LinearTables.of(weights, -0.2, calibration)
     indptr, ids = imdb_edge.Vectorizer(vocab).transform_ids(texts)
     expected = tables.probabilities(indptr, ids)
-    paths = export.export_linear(weights, -0.2, (0.3, 0.1), vocab, tmp_path / "m",
+    paths = export.export_linear(weights, -0.2, calibration, vocab, tmp_path / "m",
                                  test_texts=texts, expected=expected, metrics={})
     scorer = imdb_edge.load(paths["model"].parent)
     assert scorer.input_form == "segments"
@@ -99,10 +105,16 @@ def test_linear_graph_sums_exactly_whatever_the_neighbours(tmp_path):
     assert np.max(np.abs(batch - expected)) < 1e-6
     assert batch[200] == batch[201] == np.float32(1 / (1 + np.exp(0.2)))   # no feature: prior
     # the quantization is invisible next to float32: against the unquantized function
-    sums = np.array([weights[ids[indptr[i]:indptr[i + 1]]].sum() for i in range(len(texts))])
+    sums = np.stack([[column[ids[indptr[i]:indptr[i + 1]]].sum() for i in range(len(texts))]
+                     for column in np.atleast_2d(weights)])
     from imdb_edge_train import any_length
-    exact = any_length.calibrated(sums, -0.2, np.diff(indptr), 0.3, 0.1)
+    exact = any_length.calibrated(sums, -0.2, np.diff(indptr), calibration)
     assert np.max(np.abs(batch - exact)) < 1e-5
+    if columns == 2:      # the gate moves a long text to the second column
+        assert np.max(np.abs(exact - any_length.calibrated(sums[0], -0.2, np.diff(indptr),
+                                                           calibration[:2]))) > 0.1
+    dense = imdb_edge.load(paths["model"].parent / "model_dense.onnx")
+    assert np.max(np.abs(dense.score(texts[:64]) - expected[:64])) < 1e-5
 
 
 def test_calibration_fit_recovers_the_temperature_that_made_the_labels():
@@ -119,5 +131,48 @@ def test_calibration_fit_recovers_the_temperature_that_made_the_labels():
         s = rng.normal(scale=0.7 * np.sqrt(k), size=n)
         y = (rng.random(n) < expit(s / (0.01 + 0.21 * np.log1p(k)) - 0.09)).astype(float)
         parts.append((s, k, y))
-    t0, t1 = any_length.fit_calibration(parts, -0.09)
+    (t0, t1), bias = any_length.fit_calibration(parts, -0.09)
     assert t0 == pytest.approx(0.01, abs=0.02) and t1 == pytest.approx(0.21, abs=0.02)
+    assert bias == -0.09
+
+
+def test_calibration_fit_recovers_the_gate_between_two_columns():
+    """Labels drawn from the two-column function: the fit finds its gate, temperature and bias."""
+    from scipy.special import expit
+
+    from imdb_edge_train import any_length
+
+    rng = np.random.default_rng(2)
+    truth, true_bias = (0.05, 0.2, -5.0, 1.3), 0.1
+    parts = []
+    for n, most in ((20_000, 600), (50_000, 40)):
+        k = rng.integers(1, most, n)
+        s = rng.normal(scale=0.7 * np.sqrt(k), size=(2, n))
+        p = any_length.calibrated(s, true_bias, k, truth)
+        parts.append((s, k, (rng.random(n) < p).astype(float)))
+    fitted, bias = any_length.fit_calibration(parts)
+    assert np.allclose(fitted, truth, atol=[0.05, 0.05, 1.0, 0.25]), fitted
+    assert bias == pytest.approx(true_bias, abs=0.1)
+
+
+def test_review_weights_are_those_of_the_best_validation_epoch():
+    """fit_review_weights returns the best epoch's weights, not the last epoch's."""
+    pytest.importorskip("keras")
+    import scipy.sparse as sp
+    from scipy.special import expit
+
+    from imdb_edge_train import any_length
+
+    rng = np.random.default_rng(3)
+    n, v = 600, 400
+    truth = rng.normal(size=v)
+    x = sp.random(n, v, density=0.05, random_state=4, format="csr")
+    x.data[:] = 1.0
+    y = (rng.random(n) < expit(x @ truth)).astype(np.int64)
+    cfg = any_length.AnyLengthConfig(review_learning_rate=0.05, review_batch_size=32)
+    w, b, history = any_length.fit_review_weights(x[:400], y[:400], cfg, 8,
+                                                  (x[400:], y[400:]))
+    assert len(history) == 8 and max(history) > 0.6
+    assert int(np.argmax(history)) < 7        # the last epoch is not the best: restore matters
+    got = float(((expit(x[400:] @ w + b) > 0.5) == y[400:]).mean())
+    assert got == pytest.approx(max(history), abs=1e-6)     # Keras reports float32

@@ -346,23 +346,35 @@ TEMPERATURE_ROWS = 8192
 WEIGHT_BITS = 30          # the largest |weight| is quantized to just under 2**30
 
 
-def temperature_table(t0: float, t1: float) -> np.ndarray:
-    """float32 ``(TEMPERATURE_ROWS,)``: ``t0 + t1 ln(1 + k)`` for k = 0.. (a text with more
-    features takes the last row)."""
-    k = np.arange(TEMPERATURE_ROWS, dtype=np.float64)
-    return (t0 + t1 * np.log1p(k)).astype(np.float32)
+def coefficient_table(calibration: tuple[float, ...]) -> np.ndarray:
+    """float64 ``(C, TEMPERATURE_ROWS)``: the factor of each weight column's sum in the logit of
+    a text with k = 0, 1, .. known features (a text with more takes the last row).
+
+    ``calibration`` is ``(t0, t1)`` for one column: ``1 / T(k)``, ``T(k) = t0 + t1 ln(1 + k)``;
+    or ``(t0, t1, a0, a1)`` for two (any-length weights, then weights for long reviews):
+    ``(1 - g(k)) / T(k)`` and ``g(k) / T(k)`` with the gate ``g(k) = sigmoid(a0 + a1 ln(1 + k))``.
+    """
+    k = np.log1p(np.arange(TEMPERATURE_ROWS, dtype=np.float64))
+    if len(calibration) not in (2, 4):
+        raise ValueError(f"calibration must be (t0, t1) or (t0, t1, a0, a1); got {calibration!r}")
+    temperature = calibration[0] + calibration[1] * k
+    if len(calibration) == 2:
+        return (1.0 / temperature)[None, :]
+    gate = 1.0 / (1.0 + np.exp(-(calibration[2] + calibration[3] * k)))
+    return np.stack([(1.0 - gate) / temperature, gate / temperature])
 
 
 @dataclasses.dataclass(frozen=True)
 class LinearTables:
-    """A linear model with a length-aware temperature, as the exported graph computes it:
-    ``p = sigmoid(alpha[k] * q + bias)``, ``q`` the sum of the text's quantized weights (exact,
-    int64) and ``k`` its number of known features (capped at ``TEMPERATURE_ROWS - 1``).
+    """A linear model with a length-aware calibration, as the exported graph computes it:
+    ``p = sigmoid(sum_c alpha[c, k] * q_c + bias)``, ``q_c`` the sum of the text's quantized
+    weights of column ``c`` (exact, int64) and ``k`` its number of known features (capped at
+    ``TEMPERATURE_ROWS - 1``).
 
     Attributes:
-        weights: int64 ``(V,)``, ``round(w * 2**shift)``.
-        shift: the binary scale of the weights.
-        alpha: float32 ``(TEMPERATURE_ROWS,)``, ``2**-shift / (t0 + t1 ln(1 + k))``.
+        weights: int64 ``(C, V)``, ``round(w * 2**shift)``; C is 1 or 2.
+        shift: the binary scale of the weights (one for every column).
+        alpha: float32 ``(C, TEMPERATURE_ROWS)``, ``2**-shift`` times :func:`coefficient_table`.
         bias: float32, the logit of a text with no known feature.
     """
     weights: np.ndarray
@@ -371,22 +383,28 @@ class LinearTables:
     bias: np.float32
 
     @classmethod
-    def of(cls, weights: np.ndarray, bias: float, t0: float, t1: float) -> "LinearTables":
-        """Quantize float ``weights`` ``(V,)`` of ``sigmoid(s / (t0 + t1 ln(1 + k)) + bias)``."""
-        weights = np.asarray(weights, np.float64).reshape(-1)
+    def of(cls, weights: np.ndarray, bias: float, calibration: tuple[float, ...]) -> "LinearTables":
+        """Quantize float ``weights`` ``(V,)`` or ``(C, V)`` of the function
+        ``sigmoid(sum_c coefficient_table(calibration)[c, k] * s_c + bias)``."""
+        weights = np.atleast_2d(np.asarray(weights, np.float64))
+        table = coefficient_table(calibration)
+        if len(weights) != len(table):
+            raise ValueError(f"{len(weights)} weight columns for a calibration of {len(table)}")
         largest = max(float(np.abs(weights).max(initial=0.0)), 1e-30)
         shift = int(np.floor(np.log2(2.0 ** WEIGHT_BITS / largest)))
-        alpha = 2.0 ** -shift / temperature_table(t0, t1).astype(np.float64)
         return cls(np.rint(weights * 2.0 ** shift).astype(np.int64), shift,
-                   alpha.astype(np.float32), np.float32(bias))
+                   (2.0 ** -shift * table).astype(np.float32), np.float32(bias))
 
     def probabilities(self, indptr: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """The graph's function in numpy, float64 ``(n,)``, of texts encoded as by
         ``transform_ids``."""
-        cumulative = np.concatenate([[0], np.cumsum(self.weights[ids])])
-        sums = (cumulative[indptr[1:]] - cumulative[indptr[:-1]]).astype(np.float32)
+        cumulative = np.concatenate([np.zeros((len(self.weights), 1), np.int64),
+                                     np.cumsum(self.weights[:, ids], axis=1)], axis=1)
+        sums = (cumulative[:, indptr[1:]] - cumulative[:, indptr[:-1]]).astype(np.float32)
         k = np.minimum(np.diff(indptr), TEMPERATURE_ROWS - 1)
-        return 1.0 / (1.0 + np.exp(-(sums.astype(np.float64) * self.alpha[k] + self.bias)))
+        terms = (sums * self.alpha[:, k]).astype(np.float32)   # the graph's float32 Mul
+        logit = terms[0] if len(terms) == 1 else terms.sum(0, dtype=np.float32)
+        return 1.0 / (1.0 + np.exp(-(logit.astype(np.float64) + self.bias)))
 
 
 def linear_graph(tables: LinearTables, form: str = "ids"):
@@ -397,37 +415,48 @@ def linear_graph(tables: LinearTables, form: str = "ids"):
     Gather in onnxruntime 1.32), the picks are summed along the batch as int64 (CumSum) and
     each text's sum is the difference of the running sum at its end and its start. Integer
     sums are exact, so a text's score does not depend on its neighbours or on the order of
-    the additions. 14 nodes: a short text's run costs about what the book's network does.
-    The temperature by feature count comes from a table (computed once here), not from Log
-    in the graph: onnxruntime's vectorized Log gives a value that depends on the element's
-    place in the batch.
+    the additions. One weight column: 14 nodes, so a short text's run costs about what the
+    book's network does; two columns: the ids are expanded to both rows (``[2, nnz]``) and the
+    two products summed, 16 nodes. The coefficients by feature count come from a table
+    (computed once here), not from Log in the graph: onnxruntime's vectorized Log gives a
+    value that depends on the element's place in the batch.
     """
     from onnx import TensorProto, helper, numpy_helper
 
     T, N = numpy_helper.from_array, helper.make_node
-    size = len(tables.weights)
-    init = [T(tables.alpha, "linear/alpha"), T(np.array(tables.bias, np.float32), "linear/bias"),
+    columns, size = tables.weights.shape
+    two = columns == 2
+    init = [T(np.array(tables.bias, np.float32), "linear/bias"),
             T(np.array(TEMPERATURE_ROWS - 1, np.int64), "linear/last"),
             T(np.array([1], np.int64), "linear/axes1")]
     if form == "ids":
+        axis = 1 if two else 0              # the axis along the ids
         inputs = [helper.make_tensor_value_info(_scorer.IDS_INPUT, TensorProto.INT32, ["nnz"]),
                   helper.make_tensor_value_info(_scorer.STARTS_INPUT, TensorProto.INT64,
                                                 ["n_texts"]),
                   helper.make_tensor_value_info(_scorer.ENDS_INPUT, TensorProto.INT64,
                                                 ["n_texts"])]
-        init += [T(tables.weights, "linear/weights"), T(np.array(0, np.int64), "linear/axis0"),
-                 T(np.zeros(1, np.int64), "linear/zero")]
-        nodes = [
-            N("GatherElements", ["linear/weights", _scorer.IDS_INPUT], ["linear/picked"], axis=0,
+        init += [T(tables.weights if two else tables.weights[0], "linear/weights"),
+                 T(tables.alpha if two else tables.alpha[0], "linear/alpha"),
+                 T(np.array(axis, np.int64), "linear/axis"),
+                 T(np.zeros((2, 1) if two else 1, np.int64), "linear/zero")]
+        ids = _scorer.IDS_INPUT
+        nodes = []
+        if two:
+            init.append(T(np.array([2, 1], np.int64), "linear/rows"))
+            nodes.append(N("Expand", [ids, "linear/rows"], ["linear/ids2"], name="linear/ids2"))
+            ids = "linear/ids2"
+        nodes += [
+            N("GatherElements", ["linear/weights", ids], ["linear/picked"], axis=axis,
               name="linear/picked"),
-            N("CumSum", ["linear/picked", "linear/axis0"], ["linear/running"],
+            N("CumSum", ["linear/picked", "linear/axis"], ["linear/running"],
               name="linear/running"),
-            N("Concat", ["linear/zero", "linear/running"], ["linear/cumulative"], axis=0,
+            N("Concat", ["linear/zero", "linear/running"], ["linear/cumulative"], axis=axis,
               name="linear/cumulative"),
-            N("Gather", ["linear/cumulative", _scorer.ENDS_INPUT], ["linear/at_end"], axis=0,
+            N("Gather", ["linear/cumulative", _scorer.ENDS_INPUT], ["linear/at_end"], axis=axis,
               name="linear/at_end"),
-            N("Gather", ["linear/cumulative", _scorer.STARTS_INPUT], ["linear/at_start"], axis=0,
-              name="linear/at_start"),
+            N("Gather", ["linear/cumulative", _scorer.STARTS_INPUT], ["linear/at_start"],
+              axis=axis, name="linear/at_start"),
             N("Sub", ["linear/at_end", "linear/at_start"], ["linear/sums64"],
               name="linear/sums64"),
             N("Cast", ["linear/sums64"], ["linear/sums"], to=TensorProto.FLOAT,
@@ -436,25 +465,35 @@ def linear_graph(tables: LinearTables, form: str = "ids"):
               name="linear/count"),
         ]
     else:
+        axis = 1 if two else 0              # the axis along the texts of the coefficients
         inputs = [helper.make_tensor_value_info(_scorer.DENSE_INPUT, TensorProto.FLOAT,
                                                 ["n_texts", size])]
-        init.append(T(tables.weights.astype(np.float32).reshape(-1, 1), "linear/weights"))
-        nodes = [
-            N("MatMul", [_scorer.DENSE_INPUT, "linear/weights"], ["linear/sums_column"],
-              name="linear/matmul"),
-            N("Squeeze", ["linear/sums_column", "linear/axes1"], ["linear/sums"],
-              name="linear/sums"),
+        init.append(T(tables.weights.astype(np.float32).T.copy(), "linear/weights"))
+        init.append(T(tables.alpha.T.copy() if two else tables.alpha[0], "linear/alpha"))
+        nodes = [   # two columns: sums and coefficients [n, 2]; one: [n]
+            N("MatMul", [_scorer.DENSE_INPUT, "linear/weights"],
+              ["linear/sums" if two else "linear/sums_column"], name="linear/matmul"),
             N("ReduceSum", [_scorer.DENSE_INPUT, "linear/axes1"], ["linear/known"], keepdims=0,
               name="linear/count"),
             N("Cast", ["linear/known"], ["linear/k_int"], to=TensorProto.INT64,
               name="linear/k_int"),
         ]
+        if not two:
+            nodes.insert(1, N("Squeeze", ["linear/sums_column", "linear/axes1"], ["linear/sums"],
+                              name="linear/sums"))
     nodes += [
         N("Min", ["linear/k_int", "linear/last"], ["linear/k_row"], name="linear/k_row"),
-        N("Gather", ["linear/alpha", "linear/k_row"], ["linear/coefficient"], axis=0,
-          name="linear/coefficient"),
+        N("Gather", ["linear/alpha", "linear/k_row"], ["linear/coefficient"],
+          axis=1 if (two and form == "ids") else 0, name="linear/coefficient"),
         N("Mul", ["linear/sums", "linear/coefficient"], ["linear/scaled"], name="linear/scaled"),
-        N("Add", ["linear/scaled", "linear/bias"], ["linear/logit"], name="linear/logit"),
+    ]
+    if two:
+        init.append(T(np.array([0 if form == "ids" else 1], np.int64), "linear/columns_axis"))
+        nodes.append(N("ReduceSum", ["linear/scaled", "linear/columns_axis"], ["linear/mixed"],
+                       keepdims=0, name="linear/mixed"))
+    nodes += [
+        N("Add", ["linear/mixed" if two else "linear/scaled", "linear/bias"], ["linear/logit"],
+          name="linear/logit"),
         N("Sigmoid", ["linear/logit"], ["linear/p"], name="linear/sigmoid"),
         N("Unsqueeze", ["linear/p", "linear/axes1"], [_scorer.OUTPUT], name="linear/column"),
     ]
@@ -471,10 +510,9 @@ def tables_of(proto) -> LinearTables:
     from onnx import numpy_helper
 
     init = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
-    weights = init["linear/weights"].reshape(-1)
     shift = next((int(e.value) for e in proto.metadata_props if e.key == "weight_shift"), 0)
-    return LinearTables(weights.astype(np.int64), shift, init["linear/alpha"],
-                        np.float32(init["linear/bias"]))
+    return LinearTables(np.atleast_2d(init["linear/weights"]).astype(np.int64), shift,
+                        np.atleast_2d(init["linear/alpha"]), np.float32(init["linear/bias"]))
 
 
 def linear_dense_from_ids(proto):
@@ -482,21 +520,20 @@ def linear_dense_from_ids(proto):
     return linear_graph(tables_of(proto), "dense")
 
 
-def export_linear(weights: np.ndarray, bias: float, calibration: tuple[float, float],
+def export_linear(weights: np.ndarray, bias: float, calibration: tuple[float, ...],
                   vocab: Vocabulary, out_dir: str | os.PathLike, *, test_texts: list[str],
                   expected: np.ndarray, metrics: dict, preset: str = "default",
                   tolerance: float = TOLERANCE, dense_check_limit: int = 64) -> dict[str, Path]:
     """Write ``model.onnx`` (ids form), ``model_dense.onnx`` and ``vocab.txt`` of a linear
-    model: ``sigmoid(s / (t0 + t1 ln(1 + k)) + bias)`` of the weights (float ``(V,)``,
-    quantized as :class:`LinearTables` says) and ``calibration = (t0, t1)``. Both forms
-    are scored with the runtime on ``test_texts`` and must match ``expected`` (a numpy
-    evaluation of the same function) within ``tolerance``, else :class:`ExportError` and
-    nothing lands."""
+    model: ``sigmoid(sum_c coefficient_table(calibration)[c, k] * s_c + bias)`` of the weights
+    (float ``(V,)``, or ``(2, V)`` with ``calibration = (t0, t1, a0, a1)``; quantized as
+    :class:`LinearTables` says). Both forms are scored with the runtime on ``test_texts`` and
+    must match ``expected`` (a numpy evaluation of the same function) within ``tolerance``,
+    else :class:`ExportError` and nothing lands."""
     import onnx
 
-
     out_dir = Path(out_dir)
-    tables = LinearTables.of(weights, bias, *calibration)
+    tables = LinearTables.of(weights, bias, calibration)
     metadata = {
         "imdb_edge.format": _scorer.FORMAT_VERSION,
         "preset": preset,
@@ -508,18 +545,21 @@ def export_linear(weights: np.ndarray, bias: float, calibration: tuple[float, fl
         "train_data_sha256": metrics.get("data_sha256", ""),
         **{key: f"{metrics[key]:.6f}" for key in ("test_loss", "test_accuracy", "test_ece")
            if metrics.get(key) is not None},
-        "calibration": f"t0={calibration[0]:.6f} t1={calibration[1]:.6f}",
+        "calibration": " ".join(f"{name}={value:.6f}" for name, value
+                                in zip(("t0", "t1", "a0", "a1"), calibration)),
         "weight_shift": tables.shift,
-        "data_domain": "English movie reviews (IMDB, aclImdb v1: the 25,000 training reviews "
-                       "and every sentence of each), with the VADER lexicon (vaderSentiment, "
-                       "MIT) as a prior on the weights of its words",
+        "data_domain": metrics.get(
+            "data_domain", "English movie reviews (IMDB, aclImdb v1: the 25,000 training "
+                           "reviews and every sentence of each), with the VADER lexicon "
+                           "(vaderSentiment, MIT) as a prior on the weights of its words"),
         "intended_use": "sentiment of English opinionated text of any length, from a "
                         "sentence or a one-line comment to a long review; calibrated by "
                         "length on held-out reviews and their sentences; a text with no known "
                         "feature is labelled 'unknown'",
         "imdb_edge_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "trainer": "scipy L-BFGS-B " + metrics.get("versions", {}).get("scipy", ""),
+        "trainer": metrics.get(
+            "trainer", "scipy L-BFGS-B " + metrics.get("versions", {}).get("scipy", "")),
         "onnx_opset": OPSET,
         "seed": metrics.get("seed", ""),
     }
