@@ -166,13 +166,16 @@ cdef inline uint64_t hash_finish(TokenHash* t) noexcept nogil:
 
 
 cdef struct TokenSlot:
-    # One vocabulary token (a unigram feature, or a token of an n-gram feature); 16 bytes,
-    # four to a cache line: the table of the 10,000-word model is 512 KB. (32-byte slots with
-    # the second key word inline measured the same speed, within noise.)
+    # One vocabulary token (a unigram feature, or a token of an n-gram feature); 32 bytes,
+    # two to a cache line. Both key words are inline: with key1 in Table.extras, a token of
+    # 9-16 characters missed the cache a second time there (~7% of the default model's n-gram
+    # resolution, measured).
     uint64_t key0        # its key's first word; 0 marks an empty slot. See "Token keys".
+    uint64_t key1        # its key's second word: 0, or LONG
     int32_t id           # this token's unigram feature id, or -1
-    uint32_t extra       # 0 for a token of at most 8 characters < 256 (its whole key is key0),
-                         # else its entry in Table.extras
+    uint32_t extra       # 0 for a token of at most 16 characters < 256, else its entry in
+                         # Table.extras
+    uint64_t unused      # (to 32 bytes: a slot never straddles two cache lines)
 
 
 cdef struct TokenExtra:
@@ -321,8 +324,7 @@ cdef inline int32_t find_token(const Table* table, uint64_t key0,
     cdef const TokenSlot* slot
     while True:
         slot = &table.tokens[j]
-        # extras[0].key1 is 0, the key1 of every short token: one test for all lengths.
-        if slot.key0 == key0 and table.extras[slot.extra].key1 == key1:
+        if slot.key0 == key0 and slot.key1 == key1:
             return <int32_t>j
         if slot.key0 == 0:
             return EMPTY
@@ -340,8 +342,7 @@ cdef int32_t find_long(const Table* table, uint64_t h, const char_t* data, Py_ss
     while True:
         slot = &table.tokens[j]
         extra = &table.extras[slot.extra]
-        if (slot.key0 == h and slot.extra != 0 and extra.key1 == LONG
-                and extra.length == length):
+        if slot.key0 == h and slot.key1 == LONG and extra.length == length:
             chars = table.chars + extra.chars
             for k in range(length):
                 if canonical(data, start + k) != chars[k]:
@@ -1105,9 +1106,10 @@ cdef class FeatureTable:
             while t.tokens[j].key0 != 0:
                 j = (j + 1) & t.token_mask
             t.tokens[j].key0 = m.key0
+            t.tokens[j].key1 = m.key1
             t.tokens[j].id = m.id
             t.tokens[j].extra = 0
-            if m.key1 != 0:
+            if m.key1 == LONG:
                 t.tokens[j].extra = <uint32_t>n_extras
                 t.extras[n_extras].key1 = m.key1
                 t.extras[n_extras].length = m.length
