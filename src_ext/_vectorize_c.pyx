@@ -454,6 +454,8 @@ cdef int resolve_grams(const Table* table, Output* out, Walk* walk,
     walk.n_refs = 0
     for q in range(n):
         slots[q] = resolved(table, &out.refs[q])
+    if table.packed != NULL:
+        return resolve_packed(table, out, walk, n)
     a = walk.previous[0]
     b = walk.previous[1]
     for q in range(min(n, GRAM_AHEAD)):
@@ -478,6 +480,61 @@ cdef int resolve_grams(const Table* table, Output* out, Walk* walk,
                         return -1
         walk.previous[0] = b
         walk.previous[1] = t
+    return 0
+
+
+cdef inline int32_t find_packed(const uint64_t* packed, Py_ssize_t j, Py_ssize_t mask,
+                                uint64_t key, int id_bits) noexcept nogil:
+    """find_gram in a packed table from the bigram's home slot ``j`` and packed ``key``."""
+    cdef uint64_t word
+    while True:
+        word = packed[j]
+        if word == 0:
+            return EMPTY
+        if (word >> id_bits) == key:
+            return <int32_t>(word & ((<uint64_t>1 << id_bits) - 1)) - 1
+        j = (j + 1) & mask
+
+
+cdef int resolve_packed(const Table* table, Output* out, Walk* walk, int n) noexcept nogil:
+    """resolve_grams' lookups for a packed bigram table, its token slots resolved: the same
+    steps, with the table's fields in locals and no test for other kinds of table."""
+    cdef const uint64_t* packed = table.packed
+    cdef const TokenSlot* tokens = table.tokens
+    cdef int shift = table.gram_shift, token_bits = table.packed_token_bits
+    cdef int id_bits = table.packed_id_bits
+    cdef Py_ssize_t mask = table.gram_mask
+    cdef const int32_t* slots = out.resolved
+    cdef int q
+    cdef int32_t t, a, b, u, v
+    b = walk.previous[1]
+    for q in range(min(n, GRAM_AHEAD)):
+        t = slots[q]
+        if t != EMPTY and b != EMPTY:
+            __builtin_prefetch(&packed[gram_hash(b, t, -1) >> shift])
+        b = t
+    a = walk.previous[0]
+    b = walk.previous[1]
+    for q in range(n):
+        if q + GRAM_AHEAD < n:
+            u = slots[q + GRAM_AHEAD - 1]
+            v = slots[q + GRAM_AHEAD]
+            if u != EMPTY and v != EMPTY:
+                __builtin_prefetch(&packed[gram_hash(u, v, -1) >> shift])
+        t = slots[q]
+        if t != EMPTY:
+            if add_if_found(out, tokens[t].id) < 0:
+                return -1
+            if b != EMPTY:
+                if add_if_found(out, find_packed(
+                        packed, <Py_ssize_t>(gram_hash(b, t, -1) >> shift), mask,
+                        ((<uint64_t><uint32_t>b) << token_bits) | <uint32_t>t,
+                        id_bits)) < 0:
+                    return -1
+        a = b
+        b = t
+    walk.previous[0] = a
+    walk.previous[1] = b
     return 0
 
 
