@@ -166,13 +166,16 @@ cdef inline uint64_t hash_finish(TokenHash* t) noexcept nogil:
 
 
 cdef struct TokenSlot:
-    # One vocabulary token (a unigram feature, or a token of an n-gram feature); 16 bytes,
-    # four to a cache line: the table of the 10,000-word model is 512 KB. (32-byte slots with
-    # the second key word inline measured the same speed, within noise.)
+    # One vocabulary token (a unigram feature, or a token of an n-gram feature); 32 bytes,
+    # two to a cache line. Both key words are inline: with key1 in Table.extras, a token of
+    # 9-16 characters missed the cache a second time there (~7% of the default model's n-gram
+    # resolution, measured).
     uint64_t key0        # its key's first word; 0 marks an empty slot. See "Token keys".
+    uint64_t key1        # its key's second word: 0, or LONG
     int32_t id           # this token's unigram feature id, or -1
-    uint32_t extra       # 0 for a token of at most 8 characters < 256 (its whole key is key0),
-                         # else its entry in Table.extras
+    uint32_t extra       # 0 for a token of at most 16 characters < 256, else its entry in
+                         # Table.extras
+    uint64_t unused      # (to 32 bytes: a slot never straddles two cache lines)
 
 
 cdef struct TokenExtra:
@@ -321,8 +324,7 @@ cdef inline int32_t find_token(const Table* table, uint64_t key0,
     cdef const TokenSlot* slot
     while True:
         slot = &table.tokens[j]
-        # extras[0].key1 is 0, the key1 of every short token: one test for all lengths.
-        if slot.key0 == key0 and table.extras[slot.extra].key1 == key1:
+        if slot.key0 == key0 and slot.key1 == key1:
             return <int32_t>j
         if slot.key0 == 0:
             return EMPTY
@@ -340,8 +342,7 @@ cdef int32_t find_long(const Table* table, uint64_t h, const char_t* data, Py_ss
     while True:
         slot = &table.tokens[j]
         extra = &table.extras[slot.extra]
-        if (slot.key0 == h and slot.extra != 0 and extra.key1 == LONG
-                and extra.length == length):
+        if slot.key0 == h and slot.key1 == LONG and extra.length == length:
             chars = table.chars + extra.chars
             for k in range(length):
                 if canonical(data, start + k) != chars[k]:
@@ -453,6 +454,8 @@ cdef int resolve_grams(const Table* table, Output* out, Walk* walk,
     walk.n_refs = 0
     for q in range(n):
         slots[q] = resolved(table, &out.refs[q])
+    if table.packed != NULL:
+        return resolve_packed(table, out, walk, n)
     a = walk.previous[0]
     b = walk.previous[1]
     for q in range(min(n, GRAM_AHEAD)):
@@ -477,6 +480,61 @@ cdef int resolve_grams(const Table* table, Output* out, Walk* walk,
                         return -1
         walk.previous[0] = b
         walk.previous[1] = t
+    return 0
+
+
+cdef inline int32_t find_packed(const uint64_t* packed, Py_ssize_t j, Py_ssize_t mask,
+                                uint64_t key, int id_bits) noexcept nogil:
+    """find_gram in a packed table from the bigram's home slot ``j`` and packed ``key``."""
+    cdef uint64_t word
+    while True:
+        word = packed[j]
+        if word == 0:
+            return EMPTY
+        if (word >> id_bits) == key:
+            return <int32_t>(word & ((<uint64_t>1 << id_bits) - 1)) - 1
+        j = (j + 1) & mask
+
+
+cdef int resolve_packed(const Table* table, Output* out, Walk* walk, int n) noexcept nogil:
+    """resolve_grams' lookups for a packed bigram table, its token slots resolved: the same
+    steps, with the table's fields in locals and no test for other kinds of table."""
+    cdef const uint64_t* packed = table.packed
+    cdef const TokenSlot* tokens = table.tokens
+    cdef int shift = table.gram_shift, token_bits = table.packed_token_bits
+    cdef int id_bits = table.packed_id_bits
+    cdef Py_ssize_t mask = table.gram_mask
+    cdef const int32_t* slots = out.resolved
+    cdef int q
+    cdef int32_t t, a, b, u, v
+    b = walk.previous[1]
+    for q in range(min(n, GRAM_AHEAD)):
+        t = slots[q]
+        if t != EMPTY and b != EMPTY:
+            __builtin_prefetch(&packed[gram_hash(b, t, -1) >> shift])
+        b = t
+    a = walk.previous[0]
+    b = walk.previous[1]
+    for q in range(n):
+        if q + GRAM_AHEAD < n:
+            u = slots[q + GRAM_AHEAD - 1]
+            v = slots[q + GRAM_AHEAD]
+            if u != EMPTY and v != EMPTY:
+                __builtin_prefetch(&packed[gram_hash(u, v, -1) >> shift])
+        t = slots[q]
+        if t != EMPTY:
+            if add_if_found(out, tokens[t].id) < 0:
+                return -1
+            if b != EMPTY:
+                if add_if_found(out, find_packed(
+                        packed, <Py_ssize_t>(gram_hash(b, t, -1) >> shift), mask,
+                        ((<uint64_t><uint32_t>b) << token_bits) | <uint32_t>t,
+                        id_bits)) < 0:
+                    return -1
+        a = b
+        b = t
+    walk.previous[0] = a
+    walk.previous[1] = b
     return 0
 
 
@@ -1105,9 +1163,10 @@ cdef class FeatureTable:
             while t.tokens[j].key0 != 0:
                 j = (j + 1) & t.token_mask
             t.tokens[j].key0 = m.key0
+            t.tokens[j].key1 = m.key1
             t.tokens[j].id = m.id
             t.tokens[j].extra = 0
-            if m.key1 != 0:
+            if m.key1 == LONG:
                 t.tokens[j].extra = <uint32_t>n_extras
                 t.extras[n_extras].key1 = m.key1
                 t.extras[n_extras].length = m.length
@@ -1457,12 +1516,66 @@ for _c in range(128):
 cdef const char* _STARTS = b":;=<&D"
 
 
+cdef extern from *:
+    """
+    /* Bit k of the result: is p[k] (k < 32) one of ":;<=&D", the bytes _may_change_latin1
+       looks for. 32 bytes in one pass with SSE2 (":;<=" are 0x3A..0x3D); 0 where there is no
+       SSE2, whose callers use memchr instead (IMDB_EDGE_HAVE_STARTS32 says which). */
+    #if defined(IMDB_EDGE_SSE2)
+    #define IMDB_EDGE_HAVE_STARTS32 1
+    static inline uint32_t imdb_edge_starts16(const uint8_t* p) {
+        __m128i v = _mm_loadu_si128((const __m128i*)p);
+        __m128i t = _mm_sub_epi8(v, _mm_set1_epi8(0x3A));
+        __m128i hit = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(3)), t);
+        hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, _mm_set1_epi8(0x26)));
+        hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, _mm_set1_epi8(0x44)));
+        return (uint32_t)_mm_movemask_epi8(hit);
+    }
+    static inline uint32_t imdb_edge_starts32(const uint8_t* p) {
+        return imdb_edge_starts16(p) | (imdb_edge_starts16(p + 16) << 16);
+    }
+    #else
+    #define IMDB_EDGE_HAVE_STARTS32 0
+    static inline uint32_t imdb_edge_starts32(const uint8_t* p) { (void)p; return 0; }
+    #endif
+    """
+    bint HAVE_STARTS32 "IMDB_EDGE_HAVE_STARTS32"
+    uint32_t starts32 "imdb_edge_starts32"(const uint8_t* p) nogil
+    int ctz32 "__builtin_ctz"(uint32_t x) nogil
+
+
+cdef inline bint _start_changes(const uint8_t* s, Py_ssize_t n, Py_ssize_t i) noexcept nogil:
+    """Whether the byte at ``i``, one of _STARTS, starts what prepare() changes."""
+    cdef uint8_t ch = s[i]
+    if ch == 38:
+        return _reference_at(s, n, i)
+    if ch == 68:                                   # "D" of xD: its start is one before
+        return i > 0 and (s[i - 1] == 120 or s[i - 1] == 88) and _emoticon_at(s, n, i - 1)
+    return _emoticon_at(s, n, i)
+
+
 cdef bint _may_change_latin1(const uint8_t* s, Py_ssize_t n) noexcept nogil:
     cdef const uint8_t* at
     cdef const uint8_t* end = s + n
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, base
     cdef int k
     cdef uint8_t ch
+    cdef uint32_t mask
+    if HAVE_STARTS32:
+        # one pass over the text instead of one memchr per byte of _STARTS
+        base = 0
+        while base + 32 <= n:
+            mask = starts32(s + base)
+            while mask:
+                if _start_changes(s, n, base + ctz32(mask)):
+                    return True
+                mask &= mask - 1
+            base += 32
+        for i in range(base, n):
+            ch = s[i]
+            if (ch == 38 or ch == 68 or 0x3A <= ch <= 0x3D) and _start_changes(s, n, i):
+                return True
+        return False
     for k in range(6):
         ch = <uint8_t>_STARTS[k]
         at = s
@@ -1470,14 +1583,7 @@ cdef bint _may_change_latin1(const uint8_t* s, Py_ssize_t n) noexcept nogil:
             at = <const uint8_t*>memchr(at, ch, end - at)
             if at == NULL:
                 break
-            i = at - s
-            if ch == 38:
-                if _reference_at(s, n, i):
-                    return True
-            elif ch == 68:                            # "D" of xD: its start is one before
-                if i > 0 and (s[i - 1] == 120 or s[i - 1] == 88) and _emoticon_at(s, n, i - 1):
-                    return True
-            elif _emoticon_at(s, n, i):
+            if _start_changes(s, n, at - s):
                 return True
             at += 1
     return False
@@ -1501,8 +1607,11 @@ def may_need_preparing(list texts):
         data = PyUnicode_DATA(text)
         n = PyUnicode_GET_LENGTH(text)
         if kind == PyUnicode_1BYTE_KIND:
-            with nogil:
+            if n < 65536:       # a review: not worth releasing the GIL (~10% of its scan)
                 hit = _may_change_latin1(<const uint8_t*>data, n)
+            else:
+                with nogil:
+                    hit = _may_change_latin1(<const uint8_t*>data, n)
         elif kind == PyUnicode_2BYTE_KIND:
             hit = _may_change(<const uint16_t*>data, n) or not is_nfc("NFC", text)
         else:
