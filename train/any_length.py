@@ -17,11 +17,14 @@ words, NFC), trained on what anyone can rebuild with one command:
   serve a sentence and a 1,000-word review); a text with no known feature keeps the prior
   ``sigmoid(b)``;
 - a second weight column for long texts, when validation says it helps: the same features'
-  NB-scaled logistic regression fitted on the reviews alone by Adam (as the "accurate" preset,
-  best epoch on the validation reviews). A gate by length ``g = sigmoid(a0 + a1 ln(1 + k))``
+  NB-scaled logistic regression fitted on the reviews alone by Adam (as the "accurate"
+  preset, best epoch on the validation reviews), the lexicon prior's weights standing for the
+  words that the reviews never show. A gate by length ``g = sigmoid(a0 + a1 ln(1 + k))``
   moves a text from the first column's sum ``s`` to this one's ``s'`` as it gets longer:
-  ``p = sigmoid(((1 - g) s + g s') / (t0 + t1 ln(1 + k)) + b)``, all five fitted on the
-  validation reviews, sentences and rated words;
+  ``p = sigmoid((1 - g) s / (t0 + t1 ln(1 + k)) + g s' / (u0 + u1 ln(1 + k)) + b)`` (each
+  column its own temperature); the gate fitted on the
+  validation reviews and rated words, then the temperature and bias on those and the
+  validation sentences;
 - the vocabulary's features counted over the training and the 50,000 unlabelled reviews.
 
 Settings are chosen on validation data only: ~5,000 held-out training reviews (of movies that
@@ -233,17 +236,20 @@ def fit_linear(x, y: np.ndarray, weight: np.ndarray, r: np.ndarray, prior: np.nd
     return r * result.x[:-1] + prior, float(result.x[-1])
 
 
-def fit_review_weights(x, y: np.ndarray, cfg: AnyLengthConfig, epochs: int, validation=None
+def fit_review_weights(x, y: np.ndarray, cfg: AnyLengthConfig, epochs: int,
+                       prior: np.ndarray | None = None, validation=None
                        ) -> tuple[np.ndarray, float, list[float]]:
     """Weights ``w`` (float64 ``(V,)``) and bias of an NB-scaled logistic regression on binary
-    features ``x`` (CSR, reviews alone), trained by Adam as the "accurate" preset is (its
-    early-stopped fit beats the exact L-BFGS optimum on held-out reviews). With
-    ``validation = (x_val, y_val)`` the weights are those of the epoch with the best
-    validation accuracy, and the list is that accuracy by epoch; else after ``epochs``."""
+    features ``x`` (CSR, reviews alone), trained by Adam from zero as the "accurate" preset is
+    (its early-stopped fit beats the exact L-BFGS optimum on held-out reviews). A feature that
+    no training text has takes its ``prior`` weight (the lexicon's word that reviews never
+    show); the others are the reviews' alone (as an offset in training, the prior cost 0.8
+    points of validation review accuracy). With ``validation = (x_val, y_val)`` the weights
+    are those of the epoch with the best validation accuracy, and the list is that accuracy by
+    epoch; else after ``epochs``."""
     import keras
     import scipy.sparse as sp
 
-    from .accurate import build_linear
     from .pipeline import seed_everything
 
     r = nb_ratios(x, y, cfg.alpha)
@@ -254,7 +260,12 @@ def fit_review_weights(x, y: np.ndarray, cfg: AnyLengthConfig, epochs: int, vali
         return out
 
     seed_everything(cfg.seed)
-    model = build_linear(x.shape[1], cfg.review_l2, cfg.review_learning_rate)
+    dense = keras.layers.Dense(1, activation="sigmoid", kernel_initializer="zeros",
+                               kernel_regularizer=keras.regularizers.l2(cfg.review_l2)
+                               if cfg.review_l2 else None)
+    model = keras.Sequential([keras.Input(shape=(x.shape[1],), sparse=True), dense])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.review_learning_rate),
+                  loss="binary_crossentropy", metrics=["accuracy"])
     callbacks, data = [], None
     if validation is not None:
         data = (scaled(validation[0]), validation[1].astype(np.float32))
@@ -263,9 +274,12 @@ def fit_review_weights(x, y: np.ndarray, cfg: AnyLengthConfig, epochs: int, vali
     history = model.fit(scaled(x), y.astype(np.float32), epochs=epochs,
                         batch_size=cfg.review_batch_size, shuffle=True, validation_data=data,
                         callbacks=callbacks, verbose=0)
-    kernel, bias = model.layers[-1].get_weights()
-    return (r * kernel[:, 0].astype(np.float64), float(bias[0]),
-            [float(v) for v in history.history.get("val_accuracy", [])])
+    kernel, bias = dense.get_weights()
+    w = r * kernel[:, 0].astype(np.float64)
+    if prior is not None:
+        unseen = np.diff(x.tocsc().indptr) == 0
+        w[unseen] = prior[unseen]
+    return w, float(bias[0]), [float(v) for v in history.history.get("val_accuracy", [])]
 
 
 def calibrated(sums: np.ndarray, bias: float, known: np.ndarray,
@@ -285,12 +299,14 @@ def calibrated(sums: np.ndarray, bias: float, known: np.ndarray,
 
 
 def fit_calibration(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                    bias: float | None = None) -> tuple[tuple[float, ...], float]:
+                    bias: float | None = None, gate: tuple[float, float] | None = None
+                    ) -> tuple[tuple[float, ...], float]:
     """The calibration and bias minimizing the mean of each part's log loss; parts are
     ``(sums, known, y)`` with ``sums`` ``(n,)`` or ``(2, n)`` as :func:`calibrated` takes them.
 
-    One column: ``(t0, t1)``, with ``bias`` kept. Two: ``(t0, t1, a0, a1)`` and the bias are
-    fitted together (the second column's own bias is not in its sums).
+    One column: ``(t0, t1)``, with ``bias`` kept. Two: ``(t0, t1, a0, a1, u0, u1)`` (see
+    :func:`export.coefficient_table`) and the bias are fitted together (the second column's
+    own bias is not in its sums), or with the gate ``(a0, a1)`` given, the rest.
 
     The loss uses the coefficients in float64, not the exported float32 table: L-BFGS-B's
     finite differences of a float32-rounded function are noise, and it stopped at a worse
@@ -303,26 +319,36 @@ def fit_calibration(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     two = np.ndim(parts[0][0]) == 2
     prepared = [(np.atleast_2d(s), np.log1p(np.minimum(k, TEMPERATURE_ROWS - 1)), y)
                 for s, k, y in parts]
+    # name: (start, bounds); the fitted ones are those not given
+    spec = {"t0": (1.0, (0.01, 20.0)), "t1": (0.0, (-2.0, 5.0))}
+    if two:
+        spec.update({"a0": (0.0, (-50.0, 50.0)), "a1": (0.0, (-20.0, 20.0)),
+                     "u0": (1.0, (0.01, 20.0)), "u1": (0.0, (-2.0, 5.0)),
+                     "bias": (0.0 if bias is None else bias, (-5.0, 5.0))})
+    given = {"bias": bias} if not two else {}
+    if gate:
+        given.update(a0=gate[0], a1=gate[1])
+    names = [n for n in spec if n not in given]
+
+    def full(theta) -> dict:
+        return {**given, **dict(zip(names, theta))}
 
     def loss(theta):
-        t0, t1 = theta[:2]
+        v = full(theta)
         total = 0.0
         for s, logk, y in prepared:
-            temperature = t0 + t1 * logk
+            z = s[0] / (v["t0"] + v["t1"] * logk) + v["bias"]
             if two:
-                gate = expit(theta[2] + theta[3] * logk)
-                z = ((1 - gate) * s[0] + gate * s[1]) / temperature + theta[4]
-            else:
-                z = s[0] / temperature + bias
+                g = expit(v["a0"] + v["a1"] * logk)
+                z = (1 - g) * (z - v["bias"]) + g * s[1] / (v["u0"] + v["u1"] * logk) + v["bias"]
             total += float(np.mean(np.logaddexp(0.0, z) - y * z))
         return total / len(parts)
 
-    bounds = [(0.01, 20.0), (-2.0, 5.0)] + ([(-20.0, 20.0), (-5.0, 5.0), (-5.0, 5.0)] if two else [])
-    start = [1.0, 0.0] + ([0.0, 0.0, 0.0 if bias is None else bias] if two else [])
-    result = minimize(loss, np.array(start), method="L-BFGS-B", bounds=bounds)
-    if two:
-        return tuple(float(v) for v in result.x[:4]), float(result.x[4])
-    return (float(result.x[0]), float(result.x[1])), float(bias)
+    result = minimize(loss, np.array([spec[n][0] for n in names]), method="L-BFGS-B",
+                      bounds=[spec[n][1] for n in names])
+    v = {k: float(x) for k, x in full(result.x).items()}
+    order = ("t0", "t1", "a0", "a1", "u0", "u1") if two else ("t0", "t1")
+    return tuple(v[n] for n in order), v["bias"]
 
 
 def ece(y: np.ndarray, p: np.ndarray) -> float:
@@ -482,24 +508,34 @@ def train_any_length(cfg: AnyLengthConfig, *, export: bool = True) -> dict:
     review_column = None
     if cfg.review_epochs:
         log("review column: NB-LR on the fitting reviews alone, Adam, epochs on validation")
-        w_b, _, history = fit_review_weights(x_fit_r, y_fit_r, cfg, cfg.review_epochs,
-                                             (x_val_r, y_val_r))
+        # the lexicon prior's weights for the words reviews never show: this column may
+        # score short texts, and out of the movies' domain they need the lexicon's words
+        w_b, b_b, history = fit_review_weights(x_fit_r, y_fit_r, cfg, cfg.review_epochs,
+                                             prior_of(vocab, strength), (x_val_r, y_val_r))
         epochs = int(np.argmax(history)) + 1
         s2_r, s2_s = np.stack([s_r, x_val_r @ w_b]), np.stack([s_s, x_val_s @ w_b])
         s2_w = np.stack([x_words[known_words] @ w, x_words[known_words] @ w_b])
-        # the rated words join the fit: without them the gate gave one-word texts some of
-        # the review column, which knows words only from reviews (words AUC 0.934 -> 0.928)
+        # The gate is fitted on the reviews and the rated words: the reviews say from which
+        # length the review column is the better one, and the words that it rates words
+        # out of the movies' domain worse (alone: see "alone" below). The IMDB sentences,
+        # whose labels are their review's, gain little from it at any length and would pull
+        # every short text to it. The temperature and bias are then fitted on all three.
+        gate_fit, _ = fit_calibration([(s2_r, known_r, y_val_r),
+                                       (s2_w, known_w, words_y[known_words])])
         mixed_calibration, mixed_bias = fit_calibration(
             [(s2_r, known_r, y_val_r), (s2_s, known_s, val_sent_y),
-             (s2_w, known_w, words_y[known_words])])
+             (s2_w, known_w, words_y[known_words])], gate=gate_fit[2:])
         review_column = {
             "l2": cfg.review_l2, "learning_rate": cfg.review_learning_rate,
+            "prior_strength": strength,
             "batch_size": cfg.review_batch_size, "epochs": epochs,
             "val_reviews_accuracy_by_epoch": [round(float(v), 4) for v in history],
-            "calibration": {"t0": round(mixed_calibration[0], 6),
-                            "t1": round(mixed_calibration[1], 6),
-                            "a0": round(mixed_calibration[2], 6),
-                            "a1": round(mixed_calibration[3], 6), "bias": round(mixed_bias, 6)},
+            "calibration": {**{name: round(value, 6) for name, value in
+                               zip(("t0", "t1", "a0", "a1", "u0", "u1"), mixed_calibration)},
+                            "bias": round(mixed_bias, 6)},
+            "alone": {"reviews": _scores(y_val_r, expit(s2_r[1] + b_b)),
+                      "sentences": _scores(val_sent_y, expit(s2_s[1] + b_b)),
+                      "words": _scores(words_y[known_words], expit(s2_w[1] + b_b))},
             "one_column": {
                 "reviews": _scores(y_val_r, calibrated(s_r, b, known_r, single)),
                 "sentences": _scores(val_sent_y, calibrated(s_s, b, known_s, single)),
@@ -546,7 +582,8 @@ def train_any_length(cfg: AnyLengthConfig, *, export: bool = True) -> dict:
     weights = w[None, :]
     if review_column and review_column["kept"]:
         log(f"refitting the review column on all 25,000 reviews ({review_column['epochs']} epochs)")
-        w_b, _, _ = fit_review_weights(x_reviews, y_train, cfg, review_column["epochs"])
+        w_b, _, _ = fit_review_weights(x_reviews, y_train, cfg, review_column["epochs"],
+                                       prior_of(vocab, strength))
         weights = np.stack([w, w_b])
     w32, b32 = weights.astype(np.float32), np.float32(final_bias if review_column and
                                                       review_column["kept"] else b)

@@ -343,7 +343,7 @@ LINEAR_ARCHITECTURE = "linear-length-calibrated"
 
 
 TEMPERATURE_ROWS = 8192
-WEIGHT_BITS = 30          # the largest |weight| is quantized to just under 2**30
+WEIGHT_BITS = 30          # the largest |weight| is quantized to just under 2**30 (fits int32)
 
 
 def coefficient_table(calibration: tuple[float, ...]) -> np.ndarray:
@@ -351,17 +351,20 @@ def coefficient_table(calibration: tuple[float, ...]) -> np.ndarray:
     a text with k = 0, 1, .. known features (a text with more takes the last row).
 
     ``calibration`` is ``(t0, t1)`` for one column: ``1 / T(k)``, ``T(k) = t0 + t1 ln(1 + k)``;
-    or ``(t0, t1, a0, a1)`` for two (any-length weights, then weights for long reviews):
-    ``(1 - g(k)) / T(k)`` and ``g(k) / T(k)`` with the gate ``g(k) = sigmoid(a0 + a1 ln(1 + k))``.
+    or ``(t0, t1, a0, a1, u0, u1)`` for two (any-length weights, then weights for long
+    reviews): ``(1 - g(k)) / T(k)`` and ``g(k) / U(k)``, with the gate
+    ``g(k) = sigmoid(a0 + a1 ln(1 + k))`` and the second column's own temperature
+    ``U(k) = u0 + u1 ln(1 + k)``.
     """
     k = np.log1p(np.arange(TEMPERATURE_ROWS, dtype=np.float64))
-    if len(calibration) not in (2, 4):
-        raise ValueError(f"calibration must be (t0, t1) or (t0, t1, a0, a1); got {calibration!r}")
+    if len(calibration) not in (2, 6):
+        raise ValueError("calibration must be (t0, t1) or (t0, t1, a0, a1, u0, u1); "
+                         f"got {calibration!r}")
     temperature = calibration[0] + calibration[1] * k
     if len(calibration) == 2:
         return (1.0 / temperature)[None, :]
     gate = 1.0 / (1.0 + np.exp(-(calibration[2] + calibration[3] * k)))
-    return np.stack([(1.0 - gate) / temperature, gate / temperature])
+    return np.stack([(1.0 - gate) / temperature, gate / (calibration[4] + calibration[5] * k)])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -415,9 +418,10 @@ def linear_graph(tables: LinearTables, form: str = "ids"):
     Gather in onnxruntime 1.32), the picks are summed along the batch as int64 (CumSum) and
     each text's sum is the difference of the running sum at its end and its start. Integer
     sums are exact, so a text's score does not depend on its neighbours or on the order of
-    the additions. One weight column: 14 nodes, so a short text's run costs about what the
-    book's network does; two columns: the ids are expanded to both rows (``[2, nnz]``) and the
-    two products summed, 16 nodes. The coefficients by feature count come from a table
+    the additions. One weight column: 14 nodes at run time (the Cast of the int32 weights to
+    int64 is folded when onnxruntime loads the model), so a short text's run costs about what
+    the book's network does; two columns: the ids are expanded to both rows (``[2, nnz]``) and
+    the two products summed, 16 nodes. The coefficients by feature count come from a table
     (computed once here), not from Log in the graph: onnxruntime's vectorized Log gives a
     value that depends on the element's place in the batch.
     """
@@ -436,12 +440,18 @@ def linear_graph(tables: LinearTables, form: str = "ids"):
                                                 ["n_texts"]),
                   helper.make_tensor_value_info(_scorer.ENDS_INPUT, TensorProto.INT64,
                                                 ["n_texts"])]
-        init += [T(tables.weights if two else tables.weights[0], "linear/weights"),
+        # The weights are stored as int32 (|w| < 2**WEIGHT_BITS) and cast to int64 for the
+        # exact running sums: onnxruntime folds the Cast of a constant when it loads the
+        # model, so the file is half the size and scoring costs the same.
+        weights32 = (tables.weights if two else tables.weights[0]).astype(np.int32)
+        assert np.array_equal(weights32, tables.weights if two else tables.weights[0])
+        init += [T(weights32, "linear/weights32"),
                  T(tables.alpha if two else tables.alpha[0], "linear/alpha"),
                  T(np.array(axis, np.int64), "linear/axis"),
                  T(np.zeros((2, 1) if two else 1, np.int64), "linear/zero")]
         ids = _scorer.IDS_INPUT
-        nodes = []
+        nodes = [N("Cast", ["linear/weights32"], ["linear/weights"], to=TensorProto.INT64,
+                   name="linear/weights")]
         if two:
             init.append(T(np.array([2, 1], np.int64), "linear/rows"))
             nodes.append(N("Expand", [ids, "linear/rows"], ["linear/ids2"], name="linear/ids2"))
@@ -511,7 +521,8 @@ def tables_of(proto) -> LinearTables:
 
     init = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
     shift = next((int(e.value) for e in proto.metadata_props if e.key == "weight_shift"), 0)
-    return LinearTables(np.atleast_2d(init["linear/weights"]).astype(np.int64), shift,
+    weights = init["linear/weights32" if "linear/weights32" in init else "linear/weights"]
+    return LinearTables(np.atleast_2d(weights).astype(np.int64), shift,
                         np.atleast_2d(init["linear/alpha"]), np.float32(init["linear/bias"]))
 
 
@@ -526,7 +537,7 @@ def export_linear(weights: np.ndarray, bias: float, calibration: tuple[float, ..
                   tolerance: float = TOLERANCE, dense_check_limit: int = 64) -> dict[str, Path]:
     """Write ``model.onnx`` (ids form), ``model_dense.onnx`` and ``vocab.txt`` of a linear
     model: ``sigmoid(sum_c coefficient_table(calibration)[c, k] * s_c + bias)`` of the weights
-    (float ``(V,)``, or ``(2, V)`` with ``calibration = (t0, t1, a0, a1)``; quantized as
+    (float ``(V,)``, or ``(2, V)`` with ``calibration = (t0, t1, a0, a1, u0, u1)``; quantized as
     :class:`LinearTables` says). Both forms are scored with the runtime on ``test_texts`` and
     must match ``expected`` (a numpy evaluation of the same function) within ``tolerance``,
     else :class:`ExportError` and nothing lands."""
@@ -546,7 +557,7 @@ def export_linear(weights: np.ndarray, bias: float, calibration: tuple[float, ..
         **{key: f"{metrics[key]:.6f}" for key in ("test_loss", "test_accuracy", "test_ece")
            if metrics.get(key) is not None},
         "calibration": " ".join(f"{name}={value:.6f}" for name, value
-                                in zip(("t0", "t1", "a0", "a1"), calibration)),
+                                in zip(("t0", "t1", "a0", "a1", "u0", "u1"), calibration)),
         "weight_shift": tables.shift,
         "data_domain": metrics.get(
             "data_domain", "English movie reviews (IMDB, aclImdb v1: the 25,000 training "
