@@ -50,8 +50,9 @@ def score(texts: str | Iterable[str]) -> np.ndarray:
 
     Example:
         >>> import imdb_edge
-        >>> imdb_edge.score(["This movie was great", "Worst film ever, a total waste"]).round(4)
-        array([0.7436, 0.0017], dtype=float32)
+        >>> p = imdb_edge.score(["This movie was great", "Worst film ever, a total waste"])
+        >>> p.dtype, p.astype(float).round(4).tolist()
+        (dtype('float32'), [0.8586, 0.0002])
     """
     return _default_scorer().score(texts)
 

@@ -246,7 +246,7 @@ class Scorer:
         Example:
             >>> scorer = load("default")
             >>> scorer.score(["A wonderful film.", "Dull and far too long."]).round(2)
-            array([0.95, 0.05], dtype=float32)
+            array([1.  , 0.01], dtype=float32)
         """
         table = self.vectorizer._table
         if type(texts) is str:         # one review: the list path, not the chunk generator
@@ -341,7 +341,7 @@ class Scorer:
         Example:
             >>> scorer = load("default")
             >>> [(e.feature, round(e.effect, 3)) for e in scorer.explain("A dull film", top=1)]
-            [('dull', -0.183)]
+            [('dull', -0.073)]
         """
         return leave_one_out(self, text, top)
 
