@@ -17,6 +17,9 @@ from setuptools.command.build_ext import build_ext
 DEBUG = os.environ.get("IMDB_EDGE_CYTHON_DEBUG") == "1"
 REQUIRED = os.environ.get("IMDB_EDGE_REQUIRE_EXTENSION") == "1"
 SANITIZE = os.environ.get("IMDB_EDGE_SANITIZE") == "1"
+# linear_scores rounds each float32 product and sum as the ONNX graph's Mul, ReduceSum and Add
+# do: no fused multiply-add (GCC contracts across statements by default, aarch64 has FMA).
+FLOAT_FLAGS = ["-ffp-contract=off"]
 SANITIZER_FLAGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
                    "-fno-sanitize-recover=undefined"]
 
@@ -38,12 +41,12 @@ def extensions():
                 raise
             return []
         link = ["-s"] if sys.platform.startswith("linux") else []
-        return [Extension("imdb_edge._vectorize_c", [c_file], extra_compile_args=["-O3"],
+        return [Extension("imdb_edge._vectorize_c", [c_file], extra_compile_args=["-O3", *FLOAT_FLAGS],
                           extra_link_args=link)]
     directives = {"boundscheck": DEBUG, "wraparound": DEBUG, "initializedcheck": DEBUG}
     # Stripped on Linux: the debug info Python's default flags add is 3/4 of the module's size.
     link = ["-s"] if sys.platform.startswith("linux") and not (DEBUG or SANITIZE) else []
-    compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+    compile_args = (["-O0", "-g"] if DEBUG else ["-O3"]) + FLOAT_FLAGS
     if SANITIZE:
         compile_args, link = compile_args + ["-g"] + SANITIZER_FLAGS, link + SANITIZER_FLAGS
     ext = Extension("imdb_edge._vectorize_c", [pyx], extra_link_args=link,

@@ -76,6 +76,7 @@ def model_card(scorer) -> dict:
                     "to 0.5, so read them as weak evidence")
     card.update(path=str(scorer.path), input_form=scorer.input_form,
                 vocabulary_size=len(vocab), vocabulary_checksum=vocab.checksum,
-                ngram=vocab.ngram, backend=scorer.vectorizer.backend, threads=scorer.threads,
+                ngram=vocab.ngram, backend=scorer.vectorizer.backend, scoring=scorer.scoring,
+                threads=scorer.threads,
                 chunk_size=scorer.chunk_size, onnxruntime=ort.__version__)
     return card

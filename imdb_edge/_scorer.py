@@ -1,4 +1,5 @@
-"""``Scorer``: raw text -> probability of a positive review, over onnxruntime.
+"""``Scorer``: raw text -> probability of a positive review, over onnxruntime (or, for a
+linear model with the compiled extension, the model's own tables summed in C: ``_linear``).
 
 onnxruntime is imported when the first model is loaded, not when ``imdb_edge`` is imported,
 so ``imdb-edge --help`` and ``--version`` stay fast on small boards.
@@ -24,6 +25,7 @@ from ._errors import ModelError
 from ._explain import MAX_EXPLAIN_FEATURES, Effect, leave_one_out  # noqa: F401 - re-exported
 from ._files import MAX_MODEL_BYTES, read_regular_file
 from ._labels import LABEL_IDS, label_codes, label_names
+from ._linear import PROBE_TOLERANCE, LinearTables, linear_tables, probe_batch
 from ._growing import Growing, shift_index
 from ._models import (VOCAB_FILE, VOCAB_FILE_GZ, chosen_model, from_environment,
                       named_by_environment, resolve_model)
@@ -113,9 +115,38 @@ class Scorer:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         _SCORERS.add(self)
+        self._linear: LinearTables | None = None
         self.input_form = self._check()
         self._wants_rows = self.input_form != "segments"
         self._probe()
+        self._linear = self._compiled_linear(model_bytes)
+
+    @property
+    def scoring(self) -> str:
+        """How texts are scored once vectorized: ``"compiled linear"`` (a linear model's own
+        tables summed by the compiled extension, see ``imdb_edge._linear``) or
+        ``"onnxruntime"`` (a run of the model's graph)."""
+        return "onnxruntime" if self._linear is None else "compiled linear"
+
+    def _compiled_linear(self, model_bytes: bytes) -> LinearTables | None:
+        """The tables of a linear model for ``linear_scores``, if the compiled vectorizer runs
+        and the model's graph gives what they give on a probe batch; else None."""
+        if self.input_form != "segments" or self.vectorizer.backend != "cython" \
+                or not hasattr(_vectorize_c, "linear_scores"):
+            return None
+        size = len(self.vectorizer.vocabulary)
+        tables = linear_tables(model_bytes, self.metadata, size)
+        if tables is None:
+            return None
+        indptr, ids = probe_batch(size, tables.alpha.shape[0])
+        try:
+            compiled = tables(indptr, ids)
+        except ValueError:
+            return None
+        graph = self._run_ids(indptr, ids)
+        if float(np.max(np.abs(compiled - graph))) > PROBE_TOLERANCE:
+            return None
+        return tables
 
     def _check(self) -> str:
         meta, vocab, path = self.metadata, self.vectorizer.vocabulary, self.path
@@ -179,6 +210,8 @@ class Scorer:
         n_texts = len(indptr) - 1
         if n_texts == 0:
             return np.zeros(0, np.float32)
+        if self._linear is not None:
+            return self._linear(indptr, ids)
         if self.input_form == "segments":
             feed = {IDS_INPUT: ids, STARTS_INPUT: indptr[:-1], ENDS_INPUT: indptr[1:]}
         else:

@@ -11,3 +11,10 @@ class FeatureTable:
 
 def first_non_finite(array: npt.NDArray[np.float32]) -> int: ...
 def format_rows(columns: list[tuple], n: int) -> bytes: ...
+def linear_scores(
+    ids: npt.NDArray[np.int32],
+    indptr: npt.NDArray[np.int64],
+    weights: npt.NDArray[np.int32],
+    alpha: npt.NDArray[np.float32],
+    bias: float,
+) -> npt.NDArray[np.float32]: ...

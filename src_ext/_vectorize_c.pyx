@@ -1380,7 +1380,8 @@ cdef void _copy_int32(int32_t[::1] dest, const int32_t* src, Py_ssize_t n) noexc
     memcpy(&dest[0], src, n * sizeof(int32_t))
 
 
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_FORMAT
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_ND
+from libc.math cimport exp
 
 
 def first_non_finite(array) -> int:
@@ -1405,6 +1406,125 @@ def first_non_finite(array) -> int:
         return -1
     finally:
         PyBuffer_Release(&view)
+
+
+cdef int _view(object array, Py_buffer* view, char kind, int ndim, const char* name) except -1:
+    """``view`` of a C-contiguous array of ``ndim`` dimensions whose items are ``kind`` (a
+    struct format letter) and 4 or 8 bytes; ValueError naming ``name`` otherwise."""
+    PyObject_GetBuffer(array, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_ND)
+    if view.ndim != ndim or view.format == NULL or view.format[1] != 0 or (
+            view.format[0] != kind and not (kind == b'q' and view.format[0] == b'l'
+                                            and view.itemsize == 8)):
+        PyBuffer_Release(view)
+        raise ValueError(f"{name.decode()}: expected a C-contiguous {ndim}-D array of format "
+                         f"{chr(kind)!r}")
+    return 0
+
+
+def linear_scores(ids, indptr, weights, alpha, float bias):
+    """Probabilities of a linear model (``imdb_edge``'s ``linear`` architecture) from the
+    texts' ids, computed as its ONNX graph does, without a graph run.
+
+    ``p = sigmoid(sum_c alpha[min(k, R - 1), c] * float32(s_c) + bias)``, ``s_c`` the exact
+    int64 sum of the text's ``weights[id, c]`` and ``k`` its number of ids. The float32
+    products, their sum in column order and the bias are rounded as the graph's Mul,
+    ReduceSum and Add round them (``setup.py`` compiles with ``-ffp-contract=off``, so no
+    fused multiply-add changes a rounding); the logistic is computed in double precision
+    and rounded once, where onnxruntime's Sigmoid is a float32 approximation: the two
+    agree within a few 1e-7 (``tests/test_linear_scores.py``).
+
+    Args:
+        ids: int32 ``(nnz,)``, each in ``0..V-1``.
+        indptr: int64 ``(n + 1,)``, non-decreasing from 0 to ``nnz``.
+        weights: int32 ``(V, C)``, C >= 1 (columns side by side: one cache line an id).
+        alpha: float32 ``(R, C)``, the coefficient of each column by id count, R >= 1.
+        bias: the logit's bias.
+
+    Returns:
+        float32 ``(n,)``.
+
+    Raises:
+        ValueError: a wrong dtype, shape or layout, an id out of range or a bad ``indptr``
+            (the message names the argument).
+    """
+    cdef Py_buffer vi, vp, vw, va
+    cdef const int32_t* id_
+    cdef const int64_t* ptr
+    cdef const int32_t* w
+    cdef const float* a
+    cdef float* out
+    cdef Py_ssize_t n, nnz, size, columns, rows, t, j, c, k
+    cdef int64_t start, end
+    cdef int64_t s[8]
+    cdef float z, term
+    cdef int32_t bad = 0
+    cdef uint32_t q
+    _view(ids, &vi, b'i', 1, b"ids")
+    try:
+        _view(indptr, &vp, b'q', 1, b"indptr")
+        try:
+            _view(weights, &vw, b'i', 2, b"weights")
+            try:
+                _view(alpha, &va, b'f', 2, b"alpha")
+                try:
+                    nnz, n = vi.shape[0], vp.shape[0] - 1
+                    size, columns, rows = vw.shape[0], vw.shape[1], va.shape[0]
+                    if n < 0 or not 1 <= columns <= 8 or va.shape[1] != columns or rows < 1:
+                        raise ValueError(f"weights {(size, columns)} and alpha "
+                                         f"{(rows, va.shape[1])} do not fit; indptr needs >= 1 item")
+                    id_, ptr = <const int32_t*>vi.buf, <const int64_t*>vp.buf
+                    w, a = <const int32_t*>vw.buf, <const float*>va.buf
+                    if ptr[0] != 0 or ptr[n] != nnz:
+                        raise ValueError(f"indptr must run from 0 to len(ids) = {nnz}")
+                    result = np.empty(n, np.float32)
+                    out = <float*><size_t>result.ctypes.data
+                    with nogil:
+                        for t in range(n):
+                            start, end = ptr[t], ptr[t + 1]
+                            if end < start or end > nnz:
+                                bad = -1
+                                break
+                            if columns == 2:        # the default preset: both words of a row
+                                s[0] = s[1] = 0
+                                for j in range(start, end):
+                                    q = <uint32_t>id_[j]
+                                    bad |= q >= <uint32_t>size
+                                    q = q if q < <uint32_t>size else 0
+                                    s[0] += w[2 * q]
+                                    s[1] += w[2 * q + 1]
+                            else:
+                                for c in range(columns):
+                                    s[c] = 0
+                                for j in range(start, end):
+                                    q = <uint32_t>id_[j]
+                                    bad |= q >= <uint32_t>size
+                                    q = q if q < <uint32_t>size else 0
+                                    for c in range(columns):
+                                        s[c] += w[q * columns + c]
+                            if bad:
+                                break
+                            k = end - start
+                            if k > rows - 1:
+                                k = rows - 1
+                            z = <float>s[0] * a[k * columns]
+                            for c in range(1, columns):
+                                term = <float>s[c] * a[k * columns + c]
+                                z = z + term
+                            z = z + bias
+                            out[t] = <float>(1.0 / (1.0 + exp(-<double>z)))
+                    if bad < 0:
+                        raise ValueError("indptr must be non-decreasing")
+                    if bad > 0:
+                        raise ValueError(f"ids: an id is outside 0..{size - 1}")
+                    return result
+                finally:
+                    PyBuffer_Release(&va)
+            finally:
+                PyBuffer_Release(&vw)
+        finally:
+            PyBuffer_Release(&vp)
+    finally:
+        PyBuffer_Release(&vi)
 
 
 include "_format.pxi"
