@@ -113,7 +113,7 @@ def read_initializers(model_bytes: bytes, names: set[str]) -> dict[str, np.ndarr
     return found
 
 
-class LinearTables:
+class CompiledLinear:
     """What ``_vectorize_c.linear_scores`` needs: ``weights`` int32 ``(V, C)``, ``alpha``
     float32 ``(R, C)``, ``bias`` float32."""
 
@@ -128,8 +128,8 @@ class LinearTables:
         return _vectorize_c.linear_scores(ids, indptr, self.weights, self.alpha, self.bias)
 
 
-def linear_tables(model_bytes: bytes, metadata: dict, size: int) -> LinearTables | None:
-    """The tables of a linear model whose vocabulary has ``size`` features, or None when the
+def compiled_linear(model_bytes: bytes, metadata: dict, size: int) -> CompiledLinear | None:
+    """The compiled scorer of a linear model whose vocabulary has ``size`` features, or None when the
     model is not one (by its metadata) or its tables are not where and what the exporter
     writes them (then onnxruntime scores it)."""
     if metadata.get("architecture") != ARCHITECTURE:
@@ -145,7 +145,7 @@ def linear_tables(model_bytes: bytes, metadata: dict, size: int) -> LinearTables
     if weights.ndim != 2 or alpha.ndim != 2 or weights.shape[1] != size \
             or alpha.shape[0] != weights.shape[0] or not 1 <= weights.shape[0] <= 8:
         return None
-    return LinearTables(np.ascontiguousarray(weights.T), np.ascontiguousarray(alpha.T),
+    return CompiledLinear(np.ascontiguousarray(weights.T), np.ascontiguousarray(alpha.T),
                         float(found[BIAS]))
 
 

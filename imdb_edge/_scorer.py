@@ -25,7 +25,7 @@ from ._errors import ModelError
 from ._explain import MAX_EXPLAIN_FEATURES, Effect, leave_one_out  # noqa: F401 - re-exported
 from ._files import MAX_MODEL_BYTES, read_regular_file
 from ._labels import LABEL_IDS, label_codes, label_names
-from ._linear import PROBE_TOLERANCE, LinearTables, linear_tables, probe_batch
+from ._linear import PROBE_TOLERANCE, CompiledLinear, compiled_linear, probe_batch
 from ._growing import Growing, shift_index
 from ._models import (VOCAB_FILE, VOCAB_FILE_GZ, chosen_model, from_environment,
                       named_by_environment, resolve_model)
@@ -115,7 +115,7 @@ class Scorer:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         _SCORERS.add(self)
-        self._linear: LinearTables | None = None
+        self._linear: CompiledLinear | None = None
         self.input_form = self._check()
         self._wants_rows = self.input_form != "segments"
         self._probe()
@@ -128,14 +128,14 @@ class Scorer:
         ``"onnxruntime"`` (a run of the model's graph)."""
         return "onnxruntime" if self._linear is None else "compiled linear"
 
-    def _compiled_linear(self, model_bytes: bytes) -> LinearTables | None:
+    def _compiled_linear(self, model_bytes: bytes) -> CompiledLinear | None:
         """The tables of a linear model for ``linear_scores``, if the compiled vectorizer runs
         and the model's graph gives what they give on a probe batch; else None."""
         if self.input_form != "segments" or self.vectorizer.backend != "cython" \
                 or not hasattr(_vectorize_c, "linear_scores"):
             return None
         size = len(self.vectorizer.vocabulary)
-        tables = linear_tables(model_bytes, self.metadata, size)
+        tables = compiled_linear(model_bytes, self.metadata, size)
         if tables is None:
             return None
         indptr, ids = probe_batch(size, tables.alpha.shape[0])

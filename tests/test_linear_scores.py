@@ -131,10 +131,10 @@ def test_reader_finds_the_default_models_tables():
     assert found[_linear.WEIGHTS].shape == (2, scorer.vectorizer.size)
     assert found[_linear.ALPHA].dtype == np.float32 and found[_linear.ALPHA].shape[0] == 2
     assert not found[_linear.WEIGHTS].flags.writeable
-    tables = _linear.linear_tables(data, scorer.metadata, scorer.vectorizer.size)
+    tables = _linear.compiled_linear(data, scorer.metadata, scorer.vectorizer.size)
     assert tables is not None and tables.weights.shape == (scorer.vectorizer.size, 2)
-    assert _linear.linear_tables(data, {**scorer.metadata, "architecture": "x"}, 10) is None
-    assert _linear.linear_tables(data, scorer.metadata, scorer.vectorizer.size + 1) is None
+    assert _linear.compiled_linear(data, {**scorer.metadata, "architecture": "x"}, 10) is None
+    assert _linear.compiled_linear(data, scorer.metadata, scorer.vectorizer.size + 1) is None
 
 
 def test_reader_never_fails_otherwise_than_by_valueerror():
@@ -160,14 +160,14 @@ def test_reader_never_fails_otherwise_than_by_valueerror():
 
 @needs_c
 def test_tables_that_disagree_with_the_graph_are_not_used(monkeypatch):
-    real = _linear.linear_tables
+    real = _linear.compiled_linear
 
     def off_by_a_little(*args):
         tables = real(*args)
-        return _linear.LinearTables(tables.weights, tables.alpha, tables.bias + 1e-3)
+        return _linear.CompiledLinear(tables.weights, tables.alpha, tables.bias + 1e-3)
 
-    monkeypatch.setattr(_scorer, "linear_tables", off_by_a_little)
+    monkeypatch.setattr(_scorer, "compiled_linear", off_by_a_little)
     scorer = imdb_edge.load("default")
     assert scorer.scoring == "onnxruntime"
-    monkeypatch.setattr(_scorer, "linear_tables", real)
+    monkeypatch.setattr(_scorer, "compiled_linear", real)
     assert imdb_edge.load("default").scoring == "compiled linear"
