@@ -580,13 +580,13 @@ def train_any_length(cfg: AnyLengthConfig, *, export: bool = True) -> dict:
     w, b = fit_linear(x_all[keep], y_all[keep], sample_weight[keep], r_all,
                       prior_of(vocab, strength), l2, cfg.max_iter)
     weights = w[None, :]
-    if review_column and review_column["kept"]:
+    two_columns = bool(review_column and review_column["kept"])
+    if two_columns:
         log(f"refitting the review column on all 25,000 reviews ({review_column['epochs']} epochs)")
         w_b, _, _ = fit_review_weights(x_reviews, y_train, cfg, review_column["epochs"],
                                        prior_of(vocab, strength))
         weights = np.stack([w, w_b])
-    w32, b32 = weights.astype(np.float32), np.float32(final_bias if review_column and
-                                                      review_column["kept"] else b)
+    w32, b32 = weights.astype(np.float32), np.float32(final_bias if two_columns else b)
 
     x_test = design(vec, test.texts).astype(np.float32)
     known_test = np.diff(x_test.indptr)
@@ -614,17 +614,14 @@ def train_any_length(cfg: AnyLengthConfig, *, export: bool = True) -> dict:
         "vocabulary_checksum": vocab.checksum, "versions": _versions(),
         "seconds": round(time.perf_counter() - start, 1)}
     if export:
-        from .export import export_linear
+        from .export import LINEAR_DATA_DOMAIN, export_linear, linear_trainer
 
-        if len(w32) == 2:
-            metrics["data_domain"] = (
-                "English movie reviews (IMDB, aclImdb v1: the 25,000 training reviews and every "
-                "sentence of each), with the VADER lexicon (vaderSentiment, MIT) as a prior on "
-                "the weights of its words; a second weight column, from the reviews alone, "
-                "takes over as a text gets longer")
-            metrics["trainer"] = (f"scipy L-BFGS-B {metrics['versions']['scipy']}; review "
-                                  f"column: Keras Adam {metrics['versions'].get('keras', '')}")
-        paths = export_linear(w32 if len(w32) == 2 else w32[0], b32, final_calibration, vocab,
+        if two_columns:
+            metrics["data_domain"] = (LINEAR_DATA_DOMAIN + "; a second weight column, from the "
+                                      "reviews alone, takes over as a text gets longer")
+            metrics["trainer"] = (f"{linear_trainer(metrics)}; review column: Keras Adam "
+                                  f"{metrics['versions'].get('keras', '')}")
+        paths = export_linear(w32, b32, final_calibration, vocab,
                               out, test_texts=test.texts,
                               expected=p_test.astype(np.float32), metrics=metrics,
                               preset="default")

@@ -531,6 +531,16 @@ def linear_dense_from_ids(proto):
     return linear_graph(tables_of(proto), "dense")
 
 
+LINEAR_DATA_DOMAIN = ("English movie reviews (IMDB, aclImdb v1: the 25,000 training reviews and "
+                      "every sentence of each), with the VADER lexicon (vaderSentiment, MIT) as "
+                      "a prior on the weights of its words")
+
+
+def linear_trainer(metrics: dict) -> str:
+    """The card's ``trainer`` of a linear model fitted by scipy (``metrics["versions"]``)."""
+    return "scipy L-BFGS-B " + metrics.get("versions", {}).get("scipy", "")
+
+
 def export_linear(weights: np.ndarray, bias: float, calibration: tuple[float, ...],
                   vocab: Vocabulary, out_dir: str | os.PathLike, *, test_texts: list[str],
                   expected: np.ndarray, metrics: dict, preset: str = "default",
@@ -559,18 +569,14 @@ def export_linear(weights: np.ndarray, bias: float, calibration: tuple[float, ..
         "calibration": " ".join(f"{name}={value:.6f}" for name, value
                                 in zip(("t0", "t1", "a0", "a1", "u0", "u1"), calibration)),
         "weight_shift": tables.shift,
-        "data_domain": metrics.get(
-            "data_domain", "English movie reviews (IMDB, aclImdb v1: the 25,000 training "
-                           "reviews and every sentence of each), with the VADER lexicon "
-                           "(vaderSentiment, MIT) as a prior on the weights of its words"),
+        "data_domain": metrics.get("data_domain", LINEAR_DATA_DOMAIN),
         "intended_use": "sentiment of English opinionated text of any length, from a "
                         "sentence or a one-line comment to a long review; calibrated by "
                         "length on held-out reviews and their sentences; a text with no known "
                         "feature is labelled 'unknown'",
         "imdb_edge_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "trainer": metrics.get(
-            "trainer", "scipy L-BFGS-B " + metrics.get("versions", {}).get("scipy", "")),
+        "trainer": metrics.get("trainer", linear_trainer(metrics)),
         "onnx_opset": OPSET,
         "seed": metrics.get("seed", ""),
     }
