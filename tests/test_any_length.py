@@ -193,3 +193,12 @@ def test_review_weights_are_those_of_the_best_validation_epoch():
     # within one of the 200 validation texts (Keras's float32 logits near 0 may round the
     # other way), and not the last epoch's
     assert got == pytest.approx(max(history), abs=0.0051) and got > history[-1] + 0.006
+
+
+def test_weights_that_do_not_fit_int32_are_refused():
+    from imdb_edge_train import export
+
+    tables = export.LinearTables(np.array([[2 ** 31, 0, -5]], np.int64), 0,
+                                 np.ones((1, export.TEMPERATURE_ROWS), np.float32), np.float32(0))
+    with pytest.raises(export.ExportError, match="do not fit int32"):
+        export.linear_graph(tables, "ids")

@@ -443,8 +443,11 @@ def linear_graph(tables: LinearTables, form: str = "ids"):
         # The weights are stored as int32 (|w| < 2**WEIGHT_BITS) and cast to int64 for the
         # exact running sums: onnxruntime folds the Cast of a constant when it loads the
         # model, so the file is half the size and scoring costs the same.
-        weights32 = (tables.weights if two else tables.weights[0]).astype(np.int32)
-        assert np.array_equal(weights32, tables.weights if two else tables.weights[0])
+        weights64 = tables.weights if two else tables.weights[0]
+        if np.abs(weights64).max(initial=0) >= 2 ** 31:
+            raise ExportError(f"quantized weights up to {np.abs(weights64).max()} do not fit "
+                              f"int32 (LinearTables.of keeps them under 2**{WEIGHT_BITS})")
+        weights32 = weights64.astype(np.int32)
         init += [T(weights32, "linear/weights32"),
                  T(tables.alpha if two else tables.alpha[0], "linear/alpha"),
                  T(np.array(axis, np.int64), "linear/axis"),
