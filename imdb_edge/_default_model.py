@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import threading
 from typing import Iterable
 
 import numpy as np
 
+from ._forksafe import ForkSafeLock
 from ._scorer import Scorer, load
 
 _default: Scorer | None = None
-_default_lock = threading.Lock()
-
-
-def _after_fork_in_child() -> None:      # another thread may have held it (see _scorer)
-    global _default_lock
-    _default_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_default_lock = ForkSafeLock()
 
 
 def _default_scorer() -> Scorer:

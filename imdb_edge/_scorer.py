@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import itertools
 import os
-import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +23,7 @@ from ._contract import (COUNT_INPUT, DENSE_INPUT, ENDS_INPUT,  # noqa: F401
 from ._errors import ModelError
 from ._explain import MAX_EXPLAIN_FEATURES, Effect, leave_one_out  # noqa: F401 - re-exported
 from ._files import MAX_MODEL_BYTES, read_regular_file
+from ._forksafe import ForkSafeLock
 from ._labels import LABEL_IDS, label_codes, label_names
 from ._linear import PROBE_TOLERANCE, CompiledLinear, compiled_linear, probe_batch
 from ._growing import Growing, shift_index
@@ -50,11 +50,8 @@ _SCORERS: "weakref.WeakSet[Scorer]" = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
-    global _cache_lock
     for scorer in list(_SCORERS):
         scorer._pool = None
-        scorer._pool_lock = threading.Lock()
-    _cache_lock = threading.Lock()      # a load in another thread may have held it
 
 
 if hasattr(os, "register_at_fork"):
@@ -113,7 +110,7 @@ class Scorer:
         self._origin: tuple = (str(self.path), str(vocab_path))   # load() sets a preset name
         self._backend_asked = backend
         self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
+        self._pool_lock = ForkSafeLock()
         _SCORERS.add(self)
         self._linear: CompiledLinear | None = None
         self.input_form = self._check()
@@ -449,7 +446,7 @@ def load(model: str | os.PathLike | None = None, *, threads: int = 1,
 
 
 _cache: dict[tuple, Scorer] = {}
-_cache_lock = threading.Lock()
+_cache_lock = ForkSafeLock()      # renewed in a forked child: a load may have held it
 
 
 def _cached_scorer(origin: tuple, threads: int, backend: str | None,

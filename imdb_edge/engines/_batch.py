@@ -8,22 +8,12 @@ rows (by id where the caller has one).
 
 from __future__ import annotations
 
-import os
-import threading
-
 import numpy as np
 
+from .._forksafe import ForkSafeLock
+
 _scorers: dict = {}
-_lock = threading.Lock()
-
-
-def _after_fork_in_child() -> None:      # another thread may have held it (see _scorer)
-    global _lock
-    _lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_lock = ForkSafeLock()
 
 
 class BadRowsError(ValueError):
