@@ -35,17 +35,21 @@ def _percentiles_us(samples: list[float]) -> dict[str, float]:
             "p99_us": float(np.percentile(arr, 99)), "calls": len(samples)}
 
 
+def _timed_calls(call, arguments: list) -> list[float]:
+    """Seconds of each ``call(argument)``, in order."""
+    samples = []
+    clock = time.perf_counter
+    for argument in arguments:
+        start = clock()
+        call(argument)
+        samples.append(clock() - start)
+    return samples
+
+
 def _latency(call, texts: list[str], calls: int, warmup: int) -> dict[str, float]:
     for i in range(warmup):
         call(texts[i % len(texts)])
-    samples = []
-    clock = time.perf_counter
-    for i in range(calls):
-        text = texts[i % len(texts)]
-        start = clock()
-        call(text)
-        samples.append(clock() - start)
-    return _percentiles_us(samples)
+    return _percentiles_us(_timed_calls(call, [texts[i % len(texts)] for i in range(calls)]))
 
 
 def _throughput(score_batch, texts: list[str], batch: int, threads: int, repeats: int) -> float:
@@ -251,13 +255,8 @@ def bench_presets(names: list[str], texts, args) -> dict:
             rate = _throughput(score, texts, 512, 1, 1)
             out[name]["reviews_per_s_b512"] = max(out[name]["reviews_per_s_b512"], rate)
             for key, pool in (("single", texts), ("single_short", short)):
-                offset, block = r * per_round, []
-                for i in range(per_round):
-                    text = pool[(offset + i) % len(pool)]
-                    start = time.perf_counter()
-                    score([text])
-                    block.append(time.perf_counter() - start)
-                samples[name][key].append(block)
+                one_each = [[pool[(r * per_round + i) % len(pool)]] for i in range(per_round)]
+                samples[name][key].append(_timed_calls(score, one_each))
     for name in names:
         for key, blocks in samples[name].items():
             row = _percentiles_us([t for block in blocks for t in block])
