@@ -75,12 +75,15 @@ def scaled_matrix(indptr, ids, size: int, r: np.ndarray | None = None):
     return matrix
 
 
-def build_linear(size: int, l2: float, learning_rate: float):
+def build_linear(size: int, l2: float, learning_rate: float,
+                 kernel_initializer: str = "glorot_uniform"):
+    """A compiled Keras logistic regression on ``size`` sparse inputs (Adam, binary
+    cross-entropy, accuracy), its single Dense layer last."""
     import keras
 
     model = keras.Sequential([
         keras.Input(shape=(size,), sparse=True, name="scaled_ngrams"),
-        keras.layers.Dense(1, activation="sigmoid",
+        keras.layers.Dense(1, activation="sigmoid", kernel_initializer=kernel_initializer,
                            kernel_regularizer=keras.regularizers.l2(l2) if l2 else None),
     ])
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),

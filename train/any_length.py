@@ -250,6 +250,7 @@ def fit_review_weights(x, y: np.ndarray, cfg: AnyLengthConfig, epochs: int,
     import keras
     import scipy.sparse as sp
 
+    from .accurate import build_linear
     from .pipeline import seed_everything
 
     r = nb_ratios(x, y, cfg.alpha)
@@ -260,12 +261,8 @@ def fit_review_weights(x, y: np.ndarray, cfg: AnyLengthConfig, epochs: int,
         return out
 
     seed_everything(cfg.seed)
-    dense = keras.layers.Dense(1, activation="sigmoid", kernel_initializer="zeros",
-                               kernel_regularizer=keras.regularizers.l2(cfg.review_l2)
-                               if cfg.review_l2 else None)
-    model = keras.Sequential([keras.Input(shape=(x.shape[1],), sparse=True), dense])
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.review_learning_rate),
-                  loss="binary_crossentropy", metrics=["accuracy"])
+    model = build_linear(x.shape[1], cfg.review_l2, cfg.review_learning_rate,
+                         kernel_initializer="zeros")
     callbacks, data = [], None
     if validation is not None:
         data = (scaled(validation[0]), validation[1].astype(np.float32))
@@ -274,7 +271,7 @@ def fit_review_weights(x, y: np.ndarray, cfg: AnyLengthConfig, epochs: int,
     history = model.fit(scaled(x), y.astype(np.float32), epochs=epochs,
                         batch_size=cfg.review_batch_size, shuffle=True, validation_data=data,
                         callbacks=callbacks, verbose=0)
-    kernel, bias = dense.get_weights()
+    kernel, bias = model.layers[-1].get_weights()
     w = r * kernel[:, 0].astype(np.float64)
     if prior is not None:
         unseen = np.diff(x.tocsc().indptr) == 0
