@@ -17,10 +17,18 @@ same numbers.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 ARCHITECTURE = "linear-length-calibrated"
-WEIGHTS, ALPHA, BIAS = "linear/weights32", "linear/alpha", "linear/bias"
+WEIGHTS, ALPHA, BIAS, LAST = ("linear/weights32", "linear/alpha", "linear/bias",
+                               "linear/last")
+# The exporter's graphs (train.export.linear_graph, ids form), one and two weight columns: a
+# model is scored here only if its nodes are these, in this order, wired to the tables read.
+_ONE = ("Cast", "GatherElements", "CumSum", "Concat", "Gather", "Gather", "Sub", "Cast", "Sub",
+        "Min", "Gather", "Mul", "Add", "Sigmoid", "Unsqueeze")
+_TWO = (_ONE[:1] + ("Expand",) + _ONE[1:12] + ("ReduceSum",) + _ONE[12:])
 # ONNX TensorProto data types -> numpy little-endian dtypes (the only three read here).
 _DTYPES = {1: np.dtype("<f4"), 6: np.dtype("<i4"), 7: np.dtype("<i8")}
 PROBE_TOLERANCE = 1e-6        # |linear_scores - onnxruntime| allowed on the probe batch
@@ -64,53 +72,83 @@ def _fields(data: memoryview):
         yield number, wire, value
 
 
-def read_initializers(model_bytes: bytes, names: set[str]) -> dict[str, np.ndarray]:
+def read_graph(model_bytes: bytes, names: set[str]
+               ) -> tuple[dict[str, np.ndarray], list[tuple[str, tuple[str, ...]]]]:
     """The initializers called ``names`` of an ONNX model's main graph, as read-only numpy
-    arrays (float32, int32 or int64, stored as ``raw_data``); a name that is absent, stored
-    otherwise (typed fields, external data) or of another type is missing from the result.
+    arrays (float32, int32 or int64, stored as ``raw_data``), and the graph's nodes as
+    ``(op_type, inputs)`` in order. A name that is absent, stored otherwise (typed fields,
+    external data), of another type or held by more than one initializer is missing from
+    the result.
 
-    Reads ModelProto.graph (field 7), GraphProto.initializer (5) and TensorProto's dims (1),
-    data_type (2), name (8), raw_data (9) and data_location (14) only.
+    Reads ModelProto.graph (field 7), GraphProto.node (1) and initializer (5), NodeProto's
+    input (1) and op_type (4), and TensorProto's dims (1), data_type (2), name (8),
+    raw_data (9) and data_location (14) only.
 
     Raises:
         ValueError: the bytes are not a protobuf message of that shape.
     """
     found: dict[str, np.ndarray] = {}
+    seen: set[str] = set()
+    nodes: list[tuple[str, tuple[str, ...]]] = []
     try:
         for number, wire, graph in _fields(memoryview(model_bytes)):
             if number != 7 or wire != 2:
                 continue
-            for field, kind, tensor in _fields(graph):
-                if field != 5 or kind != 2:
-                    continue
-                dims, dtype, name, raw, external = [], None, None, None, False
-                for tag, tag_wire, value in _fields(tensor):
-                    if tag == 1 and tag_wire == 0:
-                        dims.append(value)
-                    elif tag == 1 and tag_wire == 2:        # packed dims
-                        at = 0
-                        while at < len(value):
-                            dim, at = _varint(value, at)
-                            dims.append(dim)
-                    elif tag == 2 and tag_wire == 0:
-                        dtype = _DTYPES.get(value)
-                    elif tag == 8 and tag_wire == 2:
-                        name = bytes(value).decode("utf-8", "replace")
-                    elif tag == 9 and tag_wire == 2:
-                        raw = value
-                    elif tag == 14 and tag_wire == 0:
-                        external = value == 1
-                if name not in names or dtype is None or raw is None or external:
-                    continue
-                count = int(np.prod(dims, dtype=np.int64)) if dims else 1
-                if count * dtype.itemsize != len(raw):
-                    raise _Malformed(f"initializer {name!r}: {len(raw)} bytes for shape {dims}")
-                array = np.frombuffer(raw, dtype).reshape(dims).astype(dtype.newbyteorder("="))
-                array.flags.writeable = False
-                found[name] = array
+            for field, kind, message in _fields(graph):
+                if field == 1 and kind == 2:
+                    nodes.append(_node(message))
+                elif field == 5 and kind == 2:
+                    name, array = _tensor(message, names)
+                    if name in seen:
+                        found.pop(name, None)       # two initializers of one name: neither
+                    elif array is not None:
+                        found[name] = array
+                    seen.add(name)
     except _Malformed as exc:
         raise ValueError(f"not an ONNX model this reader understands: {exc}") from None
-    return found
+    return found, nodes
+
+
+def read_initializers(model_bytes: bytes, names: set[str]) -> dict[str, np.ndarray]:
+    """The initializers of :func:`read_graph` alone."""
+    return read_graph(model_bytes, names)[0]
+
+
+def _node(message: memoryview) -> tuple[str, tuple[str, ...]]:
+    op_type, inputs = "", []
+    for tag, tag_wire, value in _fields(message):
+        if tag == 1 and tag_wire == 2:
+            inputs.append(bytes(value).decode("utf-8", "replace"))
+        elif tag == 4 and tag_wire == 2:
+            op_type = bytes(value).decode("utf-8", "replace")
+    return op_type, tuple(inputs)
+
+
+def _tensor(message: memoryview, names: set[str]) -> tuple[str | None, np.ndarray | None]:
+    dims, dtype, name, raw, external = [], None, None, None, False
+    for tag, tag_wire, value in _fields(message):
+        if tag == 1 and tag_wire == 0:
+            dims.append(value)
+        elif tag == 1 and tag_wire == 2:        # packed dims
+            at = 0
+            while at < len(value):
+                dim, at = _varint(value, at)
+                dims.append(dim)
+        elif tag == 2 and tag_wire == 0:
+            dtype = _DTYPES.get(value)
+        elif tag == 8 and tag_wire == 2:
+            name = bytes(value).decode("utf-8", "replace")
+        elif tag == 9 and tag_wire == 2:
+            raw = value
+        elif tag == 14 and tag_wire == 0:
+            external = value == 1
+    if name not in names or dtype is None or raw is None or external:
+        return name, None
+    if math.prod(dims) * dtype.itemsize != len(raw):      # exact: Python ints
+        raise _Malformed(f"initializer {name!r}: {len(raw)} bytes for shape {dims}")
+    array = np.frombuffer(raw, dtype).reshape(dims).astype(dtype.newbyteorder("="))
+    array.flags.writeable = False
+    return name, array
 
 
 class CompiledLinear:
@@ -129,24 +167,34 @@ class CompiledLinear:
 
 
 def compiled_linear(model_bytes: bytes, metadata: dict, size: int) -> CompiledLinear | None:
-    """The compiled scorer of a linear model whose vocabulary has ``size`` features, or None when the
-    model is not one (by its metadata) or its tables are not where and what the exporter
-    writes them (then onnxruntime scores it)."""
+    """The compiled scorer of a linear model whose vocabulary has ``size`` features, or None
+    when the model is not one (by its metadata), its graph is not the exporter's (its nodes,
+    and the tables they read), or its tables are not what the exporter writes (then
+    onnxruntime scores it)."""
     if metadata.get("architecture") != ARCHITECTURE:
         return None
     try:
-        found = read_initializers(model_bytes, {WEIGHTS, ALPHA, BIAS})
+        found, nodes = read_graph(model_bytes, {WEIGHTS, ALPHA, BIAS, LAST})
     except ValueError:
         return None
-    if set(found) != {WEIGHTS, ALPHA, BIAS} or found[BIAS].shape != () \
-            or found[WEIGHTS].dtype != np.int32 or found[ALPHA].dtype != np.float32:
+    if set(found) != {WEIGHTS, ALPHA, BIAS, LAST}:
+        return None
+    ops = tuple(op for op, _ in nodes)
+    wired = {(op, name) for op, inputs in nodes for name in inputs}
+    if ops not in (_ONE, _TWO) or nodes[0] != ("Cast", (WEIGHTS,)) or not {
+            ("Gather", ALPHA), ("Add", BIAS), ("Min", LAST)} <= wired:
         return None
     weights, alpha = np.atleast_2d(found[WEIGHTS]), np.atleast_2d(found[ALPHA])
-    if weights.ndim != 2 or alpha.ndim != 2 or weights.shape[1] != size \
-            or alpha.shape[0] != weights.shape[0] or not 1 <= weights.shape[0] <= 8:
+    bias, last = found[BIAS], found[LAST]
+    columns = 2 if ops == _TWO else 1
+    if weights.dtype != np.int32 or alpha.dtype != np.float32 or bias.shape != () \
+            or bias.dtype != np.float32 or last.shape != () or weights.ndim != 2 \
+            or alpha.ndim != 2 or weights.shape != (columns, size) \
+            or alpha.shape[0] != columns or int(last) != alpha.shape[1] - 1 \
+            or not (np.isfinite(alpha).all() and np.isfinite(bias)):
         return None
     return CompiledLinear(np.ascontiguousarray(weights.T), np.ascontiguousarray(alpha.T),
-                        float(found[BIAS]))
+                          float(bias))
 
 
 def probe_batch(size: int, rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

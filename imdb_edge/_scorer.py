@@ -140,8 +140,15 @@ class Scorer:
             compiled = tables(indptr, ids)
         except ValueError:
             return None
-        graph = self._run_ids(indptr, ids)
-        if float(np.max(np.abs(compiled - graph))) > PROBE_TOLERANCE:
+        try:
+            graph = self._run_ids(indptr, ids)
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own types
+            raise ModelError(f"{self.path}: model fails on a probe input of up to "
+                             f"{int(np.diff(indptr).max())} features "
+                             f"({str(exc).strip()[:160]})") from None
+        if not np.all(np.abs(compiled - graph) <= PROBE_TOLERANCE):    # NaN: not equal
             return None
         return tables
 
@@ -207,20 +214,11 @@ class Scorer:
         n_texts = len(indptr) - 1
         if n_texts == 0:
             return np.zeros(0, np.float32)
-        if self._linear is not None:
-            return self._linear(indptr, ids)
-        if self.input_form == "segments":
-            feed = {IDS_INPUT: ids, STARTS_INPUT: indptr[:-1], ENDS_INPUT: indptr[1:]}
+        if self._linear is not None:      # the same checks below as the graph's output
+            out = self._linear(indptr, ids)
         else:
-            if rows is None:
-                rows = np.repeat(np.arange(n_texts, dtype=np.int64),
-                                 np.diff(indptr)).reshape(-1, 1)
-            if self.input_form == "dense":
-                feed = {DENSE_INPUT: multi_hot(n_texts, self.vectorizer.size, rows, ids)}
-            else:
-                count = _COUNTS[n_texts] if n_texts <= CHUNK else np.array([n_texts], np.int64)
-                feed = {IDS_INPUT: ids, ROWS_INPUT: rows, COUNT_INPUT: count}
-        out = self._session.run(_OUTPUTS, feed, self._run_options)[0]
+            out = self._session.run(_OUTPUTS, self._feed(indptr, ids, rows),
+                                    self._run_options)[0]
         if out.size != n_texts:
             raise ModelError(f"{self.path}: model gave {out.size} values (shape "
                              f"{list(out.shape)}) for {n_texts} reviews")
@@ -233,6 +231,18 @@ class Scorer:
             raise ModelError(f"{self.path}: model gave a non-finite score ({out[bad]}) for "
                              f"review {bad} of a batch of {n_texts}")
         return out
+
+    def _feed(self, indptr: np.ndarray, ids: np.ndarray, rows: np.ndarray | None) -> dict:
+        """The graph's inputs for texts encoded as by ``transform_ids``."""
+        if self.input_form == "segments":
+            return {IDS_INPUT: ids, STARTS_INPUT: indptr[:-1], ENDS_INPUT: indptr[1:]}
+        n_texts = len(indptr) - 1
+        if rows is None:
+            rows = np.repeat(np.arange(n_texts, dtype=np.int64), np.diff(indptr)).reshape(-1, 1)
+        if self.input_form == "dense":
+            return {DENSE_INPUT: multi_hot(n_texts, self.vectorizer.size, rows, ids)}
+        count = _COUNTS[n_texts] if n_texts <= CHUNK else np.array([n_texts], np.int64)
+        return {IDS_INPUT: ids, ROWS_INPUT: rows, COUNT_INPUT: count}
 
     def _chunks(self, texts) -> Iterable[list]:
         if isinstance(texts, str):     # documented: a bare str is one review

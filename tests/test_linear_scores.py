@@ -171,3 +171,96 @@ def test_tables_that_disagree_with_the_graph_are_not_used(monkeypatch):
     assert scorer.scoring == "onnxruntime"
     monkeypatch.setattr(_scorer, "compiled_linear", real)
     assert imdb_edge.load("default").scoring == "compiled linear"
+
+
+# -- hostile model files: the compiled path is used only for the exporter's own graph --------
+
+def _edited_default(tmp_path, edit):
+    """A copy of the bundled default model folder with ``edit(model_proto)`` applied."""
+    onnx = pytest.importorskip("onnx", reason="editing a model needs onnx (the train extra)")
+    import shutil   # noqa: PLC0415
+    path, _ = resolve_model("default")
+    folder = tmp_path / "edited"
+    shutil.copytree(path.parent, folder)
+    model = onnx.load(str(folder / "model.onnx"))
+    edit(model)
+    (folder / "model.onnx").write_bytes(model.SerializeToString())
+    return folder
+
+
+def _set(model, name, array):
+    from onnx import numpy_helper   # noqa: PLC0415
+    tensor = next(t for t in model.graph.initializer if t.name == name)
+    tensor.CopyFrom(numpy_helper.from_array(array, name))
+
+
+def _get(model, name):
+    from onnx import numpy_helper   # noqa: PLC0415
+    return numpy_helper.to_array(next(t for t in model.graph.initializer if t.name == name))
+
+
+def _decoy(name, value):
+    """The graph reads ``name`` from a renamed copy; the file's ``name`` holds ``value``."""
+    def edit(model):
+        from onnx import numpy_helper   # noqa: PLC0415
+        real = _get(model, name)
+        _set(model, name, real)
+        tensor = next(t for t in model.graph.initializer if t.name == name)
+        tensor.name = name + "_real"
+        for node in model.graph.node:
+            node.input[:] = [name + "_real" if i == name else i for i in node.input]
+        model.graph.initializer.append(numpy_helper.from_array(
+            np.full_like(real, value), name))
+    return edit
+
+
+def _alpha_row_nan(model):
+    alpha = _get(model, _linear.ALPHA).copy()
+    alpha[:, 1000] = np.nan
+    _set(model, _linear.ALPHA, alpha)
+
+
+def _last(value):
+    return lambda model: _set(model, _linear.LAST, np.array(value, np.int64))
+
+
+def _extra_node(model):
+    from onnx import helper   # noqa: PLC0415
+    output = model.graph.node[-1].output[0]
+    model.graph.node[-1].output[0] = output + "_inner"
+    model.graph.node.append(helper.make_node("Identity", [output + "_inner"], [output]))
+
+
+@needs_c
+@pytest.mark.parametrize("edit", [
+    _decoy(_linear.ALPHA, np.nan),           # NaN tables the graph does not use
+    _decoy(_linear.BIAS, np.nan),
+    _decoy(_linear.ALPHA, 1.0),              # finite tables the graph does not use
+    _alpha_row_nan,                          # a NaN the probe batch does not reach
+    _last(1000),                             # the graph caps the count elsewhere
+    _last(10 ** 6),                          # past the calibration's rows
+    _extra_node,                             # not the exporter's graph
+], ids=["decoy-alpha-nan", "decoy-bias-nan", "decoy-alpha", "alpha-row-nan", "last-1000",
+        "last-1e6", "extra-node"])
+def test_a_model_unlike_the_exporters_runs_in_onnxruntime(tmp_path, edit):
+    scorer = imdb_edge.load(_edited_default(tmp_path, edit))
+    assert scorer.scoring == "onnxruntime"
+    p = scorer.score(REVIEWS)
+    assert np.isfinite(p).all()
+
+
+@needs_c
+def test_the_compiled_path_checks_its_output_as_the_graphs(monkeypatch):
+    scorer = imdb_edge.load("default")
+    tables = scorer._linear
+    scorer._linear = _linear.CompiledLinear(tables.weights, tables.alpha, float("nan"))
+    with pytest.raises(imdb_edge.ModelError, match="non-finite score"):
+        scorer.score(REVIEWS)
+
+
+def test_reader_reads_the_nodes_in_order():
+    path, _ = resolve_model("default")
+    found, nodes = _linear.read_graph(path.read_bytes(), {_linear.LAST})
+    assert tuple(op for op, _ in nodes) == _linear._TWO
+    assert nodes[0] == ("Cast", (_linear.WEIGHTS,))
+    assert int(found[_linear.LAST]) == 8191
