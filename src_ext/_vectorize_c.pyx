@@ -1421,7 +1421,7 @@ cdef int _view(object array, Py_buffer* view, char kind, int ndim, const char* n
     return 0
 
 
-def linear_scores(ids, indptr, weights, alpha, float bias):
+def linear_scores(ids, indptr, weights, alpha, bias):
     """Probabilities of a linear model (``imdb_edge``'s ``linear`` architecture) from the
     texts' ids, computed as its ONNX graph does, without a graph run.
 
@@ -1438,14 +1438,14 @@ def linear_scores(ids, indptr, weights, alpha, float bias):
         indptr: int64 ``(n + 1,)``, non-decreasing from 0 to ``nnz``.
         weights: int32 ``(V, C)``, C >= 1 (columns side by side: one cache line an id).
         alpha: float32 ``(R, C)``, the coefficient of each column by id count, R >= 1.
-        bias: the logit's bias.
+        bias: the logit's bias, a finite number within float32's range.
 
     Returns:
         float32 ``(n,)``.
 
     Raises:
-        ValueError: a wrong dtype, shape or layout, an id out of range or a bad ``indptr``
-            (the message names the argument).
+        ValueError: a wrong dtype, shape or layout, an id out of range, a bad ``indptr`` or
+            ``bias`` (the message names the argument).
     """
     cdef Py_buffer vi, vp, vw, va
     cdef const int32_t* id_
@@ -1456,9 +1456,19 @@ def linear_scores(ids, indptr, weights, alpha, float bias):
     cdef Py_ssize_t n, nnz, size, columns, rows, t, j, c, k
     cdef int64_t start, end
     cdef int64_t s[8]
-    cdef float z, term
+    cdef float z, term, bias32
+    cdef double bias64
     cdef int32_t bad = 0
     cdef uint32_t q
+    try:
+        bias64 = bias
+    except (TypeError, OverflowError):
+        raise ValueError(f"bias must be a finite number within float32's range. "
+                         f"Received: {bias!r:.40}") from None
+    if not -3.4028234663852886e38 <= bias64 <= 3.4028234663852886e38:   # NaN fails too
+        raise ValueError(f"bias must be a finite number within float32's range. "
+                         f"Received: {bias64!r}")
+    bias32 = <float>bias64
     _view(ids, &vi, b'i', 1, b"ids")
     try:
         _view(indptr, &vp, b'q', 1, b"indptr")
@@ -1469,9 +1479,12 @@ def linear_scores(ids, indptr, weights, alpha, float bias):
                 try:
                     nnz, n = vi.shape[0], vp.shape[0] - 1
                     size, columns, rows = vw.shape[0], vw.shape[1], va.shape[0]
-                    if n < 0 or not 1 <= columns <= 8 or va.shape[1] != columns or rows < 1:
+                    if n < 0 or not 1 <= columns <= 8 or va.shape[1] != columns or rows < 1 \
+                            or size < 1:
                         raise ValueError(f"weights {(size, columns)} and alpha "
-                                         f"{(rows, va.shape[1])} do not fit; indptr needs >= 1 item")
+                                         f"{(rows, va.shape[1])} do not fit (weights: >= 1 row, "
+                                         "1..8 columns; alpha: >= 1 row, as many columns); "
+                                         "indptr needs >= 1 item")
                     id_, ptr = <const int32_t*>vi.buf, <const int64_t*>vp.buf
                     w, a = <const int32_t*>vw.buf, <const float*>va.buf
                     if ptr[0] != 0 or ptr[n] != nnz:
@@ -1510,7 +1523,7 @@ def linear_scores(ids, indptr, weights, alpha, float bias):
                             for c in range(1, columns):
                                 term = <float>s[c] * a[k * columns + c]
                                 z = z + term
-                            z = z + bias
+                            z = z + bias32
                             out[t] = <float>(1.0 / (1.0 + exp(-<double>z)))
                     if bad < 0:
                         raise ValueError("indptr must be non-decreasing")

@@ -111,14 +111,20 @@ def test_sums_are_exact_and_independent_of_the_neighbours():
     (lambda a: {**a, "indptr": np.array([1, 3], np.int64)}, "from 0"),
     (lambda a: {**a, "indptr": np.array([0, 2], np.int64)}, "from 0"),
     (lambda a: {**a, "indptr": np.array([], np.int64)}, "do not fit"),
+    (lambda a: {**a, "weights": np.ones((0, 2), np.int32)}, "do not fit"),    # no row to read
+    (lambda a: {**a, "bias": 10 ** 400}, "bias"),
+    (lambda a: {**a, "bias": 1e300}, "bias"),        # beyond float32: undefined in C
+    (lambda a: {**a, "bias": float("nan")}, "bias"),
+    (lambda a: {**a, "bias": "0.5"}, "bias"),
 ])
 def test_linear_scores_names_what_is_wrong(change, message):
     from imdb_edge._vectorize_c import linear_scores
     good = {"ids": np.array([0, 1, 4], np.int32), "indptr": np.array([0, 1, 3], np.int64),
-            "weights": np.ones((5, 2), np.int32), "alpha": np.ones((4, 2), np.float32)}
-    assert linear_scores(**good, bias=0.0).shape == (2,)
+            "weights": np.ones((5, 2), np.int32), "alpha": np.ones((4, 2), np.float32),
+            "bias": 0.0}
+    assert linear_scores(**good).shape == (2,)
     with pytest.raises(ValueError, match=message):
-        linear_scores(**change(good), bias=0.0)
+        linear_scores(**change(good))
 
 
 def test_reader_finds_the_default_models_tables():
@@ -253,9 +259,12 @@ def test_a_model_unlike_the_exporters_runs_in_onnxruntime(tmp_path, edit):
 def test_the_compiled_path_checks_its_output_as_the_graphs(monkeypatch):
     scorer = imdb_edge.load("default")
     tables = scorer._linear
-    scorer._linear = _linear.CompiledLinear(tables.weights, tables.alpha, float("nan"))
+    alpha = tables.alpha.copy()
+    alpha[0] = np.inf                      # a text with no feature: 0 x inf = NaN
+    scorer._linear = _linear.CompiledLinear(tables.weights, alpha, tables.bias)
+    assert np.isfinite(scorer.score(REVIEWS)).all()
     with pytest.raises(imdb_edge.ModelError, match="non-finite score"):
-        scorer.score(REVIEWS)
+        scorer.score(REVIEWS + [""])
 
 
 def test_reader_reads_the_nodes_in_order():
