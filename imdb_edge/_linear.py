@@ -1,18 +1,20 @@
 """Linear models scored by the compiled extension, without an onnxruntime run.
 
-A model of the ``linear-length-calibrated`` architecture (the ``default`` and ``accurate``
-presets, and what ``imdb-edge-train fit`` and ``any-length`` export) is a sum of per-feature
-integer weights and a calibration by feature count. Its ONNX graph spends most of a short
-text's time on its 14-16 nodes' dispatch, and most of a batch's on materialising each id's
-weight, running sums and their differences; ``_vectorize_c.linear_scores`` does the same
-arithmetic in one pass over the ids (``docs/benchmarks.md`` has the figures).
+A model of the ``linear-length-calibrated`` architecture (the ``default`` preset, and what
+``imdb-edge-train any-length`` exports) is a sum of per-feature integer weights and a
+calibration by feature count. Its ONNX graph spends most of a short text's time on its 14-16
+nodes' dispatch, and most of a batch's on materialising each id's weight, running sums and
+their differences; ``_vectorize_c.linear_scores`` does the same arithmetic in one pass over
+the ids (``docs/guides/benchmarks.md`` has the figures).
 
 The tables come from the model file itself: onnxruntime does not hand out initializer values
-and the runtime depends on numpy and onnxruntime alone, so :func:`read_initializers` reads the
-few protobuf fields it needs from bytes onnxruntime has already parsed and accepted. A model
-whose tables cannot be read this way, or whose graph disagrees with them on a probe batch, is
-scored by onnxruntime as before: the graph is the reference, this is a faster way to the
-same numbers.
+and the runtime depends on numpy and onnxruntime alone, so :func:`read_graph` reads the
+protobuf fields it needs from bytes onnxruntime has already parsed and accepted. The tables
+are used only if the graph is exactly the exporter's (:func:`expected_nodes`: every node's
+operator, domain, inputs, outputs and attributes, every other initializer's value, no
+functions), so that the graph's function is the one computed here, and if the two agree on
+a probe batch. Any other model is scored by onnxruntime: the graph is the reference, this is
+a faster way to the same numbers.
 """
 
 from __future__ import annotations
@@ -21,21 +23,68 @@ import math
 
 import numpy as np
 
+from ._contract import ENDS_INPUT, IDS_INPUT, OUTPUT, STARTS_INPUT
+
 ARCHITECTURE = "linear-length-calibrated"
 WEIGHTS, ALPHA, BIAS, LAST = ("linear/weights32", "linear/alpha", "linear/bias",
                                "linear/last")
-# The exporter's graphs (train.export.linear_graph, ids form), one and two weight columns: a
-# model is scored here only if its nodes are these, in this order, wired to the tables read.
-_ONE = ("Cast", "GatherElements", "CumSum", "Concat", "Gather", "Gather", "Sub", "Cast", "Sub",
-        "Min", "Gather", "Mul", "Add", "Sigmoid", "Unsqueeze")
-_TWO = (_ONE[:1] + ("Expand",) + _ONE[1:12] + ("ReduceSum",) + _ONE[12:])
+ROWS = 8192                   # the calibration's rows (train.export.TEMPERATURE_ROWS)
 # ONNX TensorProto data types -> numpy little-endian dtypes (the only three read here).
 _DTYPES = {1: np.dtype("<f4"), 6: np.dtype("<i4"), 7: np.dtype("<i8")}
+_INT64, _FLOAT = 7, 1
 PROBE_TOLERANCE = 1e-6        # |linear_scores - onnxruntime| allowed on the probe batch
+_UNREADABLE = object()        # an initializer this reader does not take (typed, external)
 
 
 class _Malformed(Exception):
     """Bytes that are not the protobuf this reader expects."""
+
+
+def expected_nodes(columns: int) -> list[tuple]:
+    """The nodes of ``train.export.linear_graph``'s ids form for 1 or 2 weight columns, as
+    :func:`read_graph` gives them: ``(op_type, domain, inputs, outputs, attributes)`` with
+    attributes ``((name, int value), ...)`` sorted. ``tests/test_any_length.py`` holds the
+    exporter to it."""
+    two = columns == 2
+    axis = 1 if two else 0
+    ids = "linear/ids2" if two else IDS_INPUT
+    nodes = [("Cast", (WEIGHTS,), ("linear/weights",), (("to", _INT64),))]
+    if two:
+        nodes.append(("Expand", (IDS_INPUT, "linear/rows"), ("linear/ids2",), ()))
+    nodes += [
+        ("GatherElements", ("linear/weights", ids), ("linear/picked",), (("axis", axis),)),
+        ("CumSum", ("linear/picked", "linear/axis"), ("linear/running",), ()),
+        ("Concat", ("linear/zero", "linear/running"), ("linear/cumulative",), (("axis", axis),)),
+        ("Gather", ("linear/cumulative", ENDS_INPUT), ("linear/at_end",), (("axis", axis),)),
+        ("Gather", ("linear/cumulative", STARTS_INPUT), ("linear/at_start",), (("axis", axis),)),
+        ("Sub", ("linear/at_end", "linear/at_start"), ("linear/sums64",), ()),
+        ("Cast", ("linear/sums64",), ("linear/sums",), (("to", _FLOAT),)),
+        ("Sub", (ENDS_INPUT, STARTS_INPUT), ("linear/k_int",), ()),
+        ("Min", ("linear/k_int", LAST), ("linear/k_row",), ()),
+        ("Gather", (ALPHA, "linear/k_row"), ("linear/coefficient",), (("axis", axis),)),
+        ("Mul", ("linear/sums", "linear/coefficient"), ("linear/scaled",), ()),
+    ]
+    if two:
+        nodes.append(("ReduceSum", ("linear/scaled", "linear/columns_axis"), ("linear/mixed",),
+                      (("keepdims", 0),)))
+    nodes += [
+        ("Add", ("linear/mixed" if two else "linear/scaled", BIAS), ("linear/logit",), ()),
+        ("Sigmoid", ("linear/logit",), ("linear/p",), ()),
+        ("Unsqueeze", ("linear/p", "linear/axes1"), (OUTPUT,), ()),
+    ]
+    return [(op, "", inputs, outputs, attributes) for op, inputs, outputs, attributes in nodes]
+
+
+def _expected_constants(columns: int) -> dict[str, np.ndarray]:
+    """The exporter's small initializers and their values."""
+    two = columns == 2
+    out = {LAST: np.array(ROWS - 1, np.int64), "linear/axes1": np.array([1], np.int64),
+           "linear/axis": np.array(1 if two else 0, np.int64),
+           "linear/zero": np.zeros((2, 1) if two else 1, np.int64)}
+    if two:
+        out.update({"linear/rows": np.array([2, 1], np.int64),
+                    "linear/columns_axis": np.array([0], np.int64)})
+    return out
 
 
 def _varint(data: memoryview, at: int) -> tuple[int, int]:
@@ -72,60 +121,89 @@ def _fields(data: memoryview):
         yield number, wire, value
 
 
-def read_graph(model_bytes: bytes, names: set[str]
-               ) -> tuple[dict[str, np.ndarray], list[tuple[str, tuple[str, ...]]]]:
-    """The initializers called ``names`` of an ONNX model's main graph, as read-only numpy
-    arrays (float32, int32 or int64, stored as ``raw_data``), and the graph's nodes as
-    ``(op_type, inputs)`` in order. A name that is absent, stored otherwise (typed fields,
-    external data), of another type or held by more than one initializer is missing from
-    the result.
-
-    Reads ModelProto.graph (field 7), GraphProto.node (1) and initializer (5), NodeProto's
-    input (1) and op_type (4), and TensorProto's dims (1), data_type (2), name (8),
-    raw_data (9) and data_location (14) only.
+def read_graph(model_bytes: bytes) -> tuple[dict, list[tuple], bool]:
+    """An ONNX model's main graph as this module checks it: its initializers by name (a
+    read-only numpy array for float32, int32 and int64 ones stored as ``raw_data``, else an
+    opaque marker; a name held twice is dropped and marked), its nodes in order as
+    ``(op_type, domain, inputs, outputs, attributes)`` (attributes: sorted ``(name, int)``
+    pairs, ``(name, None)`` for any attribute that is not one int), and whether the model
+    has anything else that could change what the graph computes (local functions, sparse
+    initializers).
 
     Raises:
         ValueError: the bytes are not a protobuf message of that shape.
     """
-    found: dict[str, np.ndarray] = {}
-    seen: set[str] = set()
-    nodes: list[tuple[str, tuple[str, ...]]] = []
+    found: dict = {}
+    nodes: list[tuple] = []
+    other = False
     try:
-        for number, wire, graph in _fields(memoryview(model_bytes)):
+        for number, wire, value in _fields(memoryview(model_bytes)):
+            if number == 25:                     # ModelProto.functions
+                other = True
             if number != 7 or wire != 2:
                 continue
-            for field, kind, message in _fields(graph):
+            for field, kind, message in _fields(value):
                 if field == 1 and kind == 2:
                     nodes.append(_node(message))
                 elif field == 5 and kind == 2:
-                    name, array = _tensor(message, names)
-                    if name in seen:
-                        found.pop(name, None)       # two initializers of one name: neither
-                    elif array is not None:
-                        found[name] = array
-                    seen.add(name)
+                    name, array = _tensor(message)
+                    found[name] = _UNREADABLE if name in found else array
+                elif field == 15:                # GraphProto.sparse_initializer
+                    other = True
     except _Malformed as exc:
         raise ValueError(f"not an ONNX model this reader understands: {exc}") from None
-    return found, nodes
+    return found, nodes, other
 
 
 def read_initializers(model_bytes: bytes, names: set[str]) -> dict[str, np.ndarray]:
-    """The initializers of :func:`read_graph` alone."""
-    return read_graph(model_bytes, names)[0]
+    """The initializers called ``names`` that :func:`read_graph` reads as arrays.
+
+    Raises:
+        ValueError: the bytes are not a protobuf message of that shape.
+    """
+    found = read_graph(model_bytes)[0]
+    return {name: found[name] for name in names
+            if isinstance(found.get(name, _UNREADABLE), np.ndarray)}
 
 
-def _node(message: memoryview) -> tuple[str, tuple[str, ...]]:
-    op_type, inputs = "", []
+def _text(value) -> str:
+    return bytes(value).decode("utf-8", "replace")
+
+
+def _node(message: memoryview) -> tuple:
+    op_type, domain, inputs, outputs, attributes = "", "", [], [], []
     for tag, tag_wire, value in _fields(message):
         if tag == 1 and tag_wire == 2:
-            inputs.append(bytes(value).decode("utf-8", "replace"))
+            inputs.append(_text(value))
+        elif tag == 2 and tag_wire == 2:
+            outputs.append(_text(value))
         elif tag == 4 and tag_wire == 2:
-            op_type = bytes(value).decode("utf-8", "replace")
-    return op_type, tuple(inputs)
+            op_type = _text(value)
+        elif tag == 7 and tag_wire == 2:
+            domain = _text(value)
+        elif tag == 5 and tag_wire == 2:
+            attributes.append(_attribute(value))
+        elif tag not in (3, 6):                  # name, doc_string: no effect
+            attributes.append(("?", None))
+    return op_type, domain, tuple(inputs), tuple(outputs), tuple(sorted(attributes, key=str))
 
 
-def _tensor(message: memoryview, names: set[str]) -> tuple[str | None, np.ndarray | None]:
-    dims, dtype, name, raw, external = [], None, None, None, False
+def _attribute(message: memoryview) -> tuple[str, int | None]:
+    name, integer, kind, other = "", None, None, False
+    for tag, tag_wire, value in _fields(message):
+        if tag == 1 and tag_wire == 2:
+            name = _text(value)
+        elif tag == 3 and tag_wire == 0:
+            integer = value
+        elif tag == 20 and tag_wire == 0:
+            kind = value
+        elif tag != 13:                          # doc_string
+            other = True
+    return name, (integer if kind == 2 and not other else None)   # AttributeProto.INT
+
+
+def _tensor(message: memoryview) -> tuple[str | None, object]:
+    dims, dtype, name, raw, plain = [], None, None, None, True
     for tag, tag_wire, value in _fields(message):
         if tag == 1 and tag_wire == 0:
             dims.append(value)
@@ -137,13 +215,15 @@ def _tensor(message: memoryview, names: set[str]) -> tuple[str | None, np.ndarra
         elif tag == 2 and tag_wire == 0:
             dtype = _DTYPES.get(value)
         elif tag == 8 and tag_wire == 2:
-            name = bytes(value).decode("utf-8", "replace")
+            name = _text(value)
         elif tag == 9 and tag_wire == 2:
             raw = value
         elif tag == 14 and tag_wire == 0:
-            external = value == 1
-    if name not in names or dtype is None or raw is None or external:
-        return name, None
+            plain = plain and value == 0         # 1: EXTERNAL
+        elif tag != 12:                          # doc_string; typed data, segments: not ours
+            plain = False
+    if dtype is None or raw is None or not plain:
+        return name, _UNREADABLE
     if math.prod(dims) * dtype.itemsize != len(raw):      # exact: Python ints
         raise _Malformed(f"initializer {name!r}: {len(raw)} bytes for shape {dims}")
     array = np.frombuffer(raw, dtype).reshape(dims).astype(dtype.newbyteorder("="))
@@ -168,33 +248,36 @@ class CompiledLinear:
 
 def compiled_linear(model_bytes: bytes, metadata: dict, size: int) -> CompiledLinear | None:
     """The compiled scorer of a linear model whose vocabulary has ``size`` features, or None
-    when the model is not one (by its metadata), its graph is not the exporter's (its nodes,
-    and the tables they read), or its tables are not what the exporter writes (then
-    onnxruntime scores it)."""
+    when the model is not one (by its metadata), its graph is not exactly the exporter's (see
+    the module's docstring) or its tables are not what the exporter writes (then onnxruntime
+    scores it)."""
     if metadata.get("architecture") != ARCHITECTURE:
         return None
     try:
-        found, nodes = read_graph(model_bytes, {WEIGHTS, ALPHA, BIAS, LAST})
+        found, nodes, other = read_graph(model_bytes)
     except ValueError:
         return None
-    if set(found) != {WEIGHTS, ALPHA, BIAS, LAST}:
+    columns = next((c for c in (1, 2) if nodes == expected_nodes(c)), None)
+    if columns is None or other:
         return None
-    ops = tuple(op for op, _ in nodes)
-    wired = {(op, name) for op, inputs in nodes for name in inputs}
-    if ops not in (_ONE, _TWO) or nodes[0] != ("Cast", (WEIGHTS,)) or not {
-            ("Gather", ALPHA), ("Add", BIAS), ("Min", LAST)} <= wired:
+    constants = _expected_constants(columns)
+    if set(found) != {WEIGHTS, ALPHA, BIAS} | set(constants):
         return None
-    weights, alpha = np.atleast_2d(found[WEIGHTS]), np.atleast_2d(found[ALPHA])
-    bias, last = found[BIAS], found[LAST]
-    columns = 2 if ops == _TWO else 1
-    if weights.dtype != np.int32 or alpha.dtype != np.float32 or bias.shape != () \
-            or bias.dtype != np.float32 or last.shape != () or weights.ndim != 2 \
-            or alpha.ndim != 2 or weights.shape != (columns, size) \
-            or alpha.shape[0] != columns or int(last) != alpha.shape[1] - 1 \
+    for name, value in constants.items():
+        got = found[name]
+        if not (isinstance(got, np.ndarray) and got.dtype == value.dtype
+                and got.shape == value.shape and np.array_equal(got, value)):
+            return None
+    weights, alpha, bias = found[WEIGHTS], found[ALPHA], found[BIAS]
+    shape = (columns, size) if columns == 2 else (size,)
+    if not all(isinstance(a, np.ndarray) for a in (weights, alpha, bias)) \
+            or weights.dtype != np.int32 or weights.shape != shape \
+            or alpha.dtype != np.float32 or alpha.shape != shape[:-1] + (ROWS,) \
+            or bias.dtype != np.float32 or bias.shape != () \
             or not (np.isfinite(alpha).all() and np.isfinite(bias)):
         return None
-    return CompiledLinear(np.ascontiguousarray(weights.T), np.ascontiguousarray(alpha.T),
-                          float(bias))
+    return CompiledLinear(np.ascontiguousarray(np.atleast_2d(weights).T),
+                          np.ascontiguousarray(np.atleast_2d(alpha).T), float(bias))
 
 
 def probe_batch(size: int, rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

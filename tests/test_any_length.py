@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import imdb_edge
-from imdb_edge import Vocabulary
+from imdb_edge import Vocabulary, _vectorizer
 
 pytestmark = pytest.mark.train
 onnx = pytest.importorskip("onnx")
@@ -96,7 +96,14 @@ def test_linear_graph_sums_exactly_whatever_the_neighbours(tmp_path, calibration
                                  test_texts=texts, expected=expected, metrics={})
     scorer = imdb_edge.load(paths["model"].parent)
     assert scorer.input_form == "segments"
+    # the runtime knows the exporter's graph exactly (imdb_edge._linear.expected_nodes) and
+    # scores it in compiled code, with the graph's probabilities
+    assert scorer.scoring == ("compiled linear" if _vectorizer._vectorize_c else "onnxruntime")
     batch = scorer.score(texts)
+    tables, scorer._linear = scorer._linear, None
+    graph = scorer.score(texts)
+    scorer._linear = tables
+    assert np.max(np.abs(batch - graph)) <= 3e-7
     alone = np.array([scorer.score(t)[0] for t in texts])
     order = rng.permutation(len(texts))
     shuffled = np.empty_like(batch)

@@ -230,6 +230,54 @@ def _last(value):
     return lambda model: _set(model, _linear.LAST, np.array(value, np.int64))
 
 
+def _hidden_weights(model):
+    """GatherElements reads a hidden int64 copy of the weights in which one word the probe
+    batch does not hold has the opposite sign, not the Cast of linear/weights32."""
+    from onnx import numpy_helper   # noqa: PLC0415
+    weights = _get(model, _linear.WEIGHTS).astype(np.int64)
+    weights[:, _word_outside_the_probe()] *= -21
+    model.graph.initializer.append(numpy_helper.from_array(weights, "hidden"))
+    node = next(n for n in model.graph.node if n.op_type == "GatherElements")
+    node.input[0] = "hidden"
+
+
+def _custom_domain(model):
+    """GatherElements in a domain of the model's own, defined by a function that changes
+    one word's weight."""
+    from onnx import helper, numpy_helper   # noqa: PLC0415
+    delta = np.zeros(_get(model, _linear.WEIGHTS).shape, np.int64)
+    delta[:, _word_outside_the_probe()] = 1 << 40
+    model.functions.append(helper.make_function(
+        "mine", "GatherElements", ["data", "idx"], ["out"],
+        [helper.make_node("Constant", [], ["delta"], value=numpy_helper.from_array(delta)),
+         helper.make_node("GatherElements", ["delta", "idx"], ["moved"], axis=1),
+         helper.make_node("GatherElements", ["data", "idx"], ["picked"], axis=1),
+         helper.make_node("Add", ["picked", "moved"], ["out"])],
+        opset_imports=[helper.make_opsetid("", 17)]))
+    model.opset_import.append(helper.make_opsetid("mine", 1))
+    node = next(n for n in model.graph.node if n.op_type == "GatherElements")
+    node.domain = "mine"
+    del node.attribute[:]
+
+
+def _word_outside_the_probe() -> int:
+    scorer = imdb_edge.load("default")
+    probed = set(_linear.probe_batch(scorer.vectorizer.size, _linear.ROWS)[1].tolist())
+    return next(int(i) for i in scorer.vectorizer.transform_ids(
+        ["wonderful superb brilliant masterpiece"])[1] if int(i) not in probed)
+
+
+def _alpha_rows(rows):
+    """A calibration table of ``rows`` rows, the graph's cap at its last: consistent, but
+    not the exporter's (and a large one would make the probe batch large)."""
+    def edit(model):
+        alpha = _get(model, _linear.ALPHA)
+        _set(model, _linear.ALPHA, np.concatenate(
+            [alpha, np.repeat(alpha[:, -1:], rows - alpha.shape[1], axis=1)], axis=1))
+        _set(model, _linear.LAST, np.array(rows - 1, np.int64))
+    return edit
+
+
 def _extra_node(model):
     from onnx import helper   # noqa: PLC0415
     output = model.graph.node[-1].output[0]
@@ -245,14 +293,19 @@ def _extra_node(model):
     _alpha_row_nan,                          # a NaN the probe batch does not reach
     _last(1000),                             # the graph caps the count elsewhere
     _last(10 ** 6),                          # past the calibration's rows
+    _alpha_rows(20_000),
     _extra_node,                             # not the exporter's graph
+    _hidden_weights,                         # the exporter's operators, other wiring
+    _custom_domain,                          # the exporter's names, another operator
 ], ids=["decoy-alpha-nan", "decoy-bias-nan", "decoy-alpha", "alpha-row-nan", "last-1000",
-        "last-1e6", "extra-node"])
+        "last-1e6", "rows-20000", "extra-node", "hidden-weights", "custom-domain"])
 def test_a_model_unlike_the_exporters_runs_in_onnxruntime(tmp_path, edit):
     scorer = imdb_edge.load(_edited_default(tmp_path, edit))
     assert scorer.scoring == "onnxruntime"
-    p = scorer.score(REVIEWS)
+    texts = REVIEWS + ["wonderful superb brilliant masterpiece"]
+    p = scorer.score(texts)
     assert np.isfinite(p).all()
+    np.testing.assert_array_equal(p, _graph_ids(scorer, *scorer.vectorizer.transform_ids(texts)))
 
 
 @needs_c
@@ -267,9 +320,9 @@ def test_the_compiled_path_checks_its_output_as_the_graphs(monkeypatch):
         scorer.score(REVIEWS + [""])
 
 
-def test_reader_reads_the_nodes_in_order():
+def test_reader_reads_the_exporters_graph():
     path, _ = resolve_model("default")
-    found, nodes = _linear.read_graph(path.read_bytes(), {_linear.LAST})
-    assert tuple(op for op, _ in nodes) == _linear._TWO
-    assert nodes[0] == ("Cast", (_linear.WEIGHTS,))
-    assert int(found[_linear.LAST]) == 8191
+    found, nodes, other = _linear.read_graph(path.read_bytes())
+    assert nodes == _linear.expected_nodes(2) and not other
+    assert int(found[_linear.LAST]) == _linear.ROWS - 1
+    assert found[_linear.WEIGHTS].shape == (2, imdb_edge.load("default").vectorizer.size)
