@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from imdb_edge import Vocabulary, __version__
-from imdb_edge import _scorer
+from imdb_edge import _linear, _scorer
 
 OPSET = 17
 TOLERANCE = 1e-5
@@ -339,10 +339,10 @@ def bundle(run_dir: str | os.PathLike, preset: str, *, gzip_vocabulary: bool = F
 
 # -- linear models with a length-aware calibration (the "default" preset) -----------------------
 
-LINEAR_ARCHITECTURE = "linear-length-calibrated"
+LINEAR_ARCHITECTURE = _linear.ARCHITECTURE      # the runtime scores this graph compiled
 
 
-TEMPERATURE_ROWS = 8192
+TEMPERATURE_ROWS = _linear.ROWS
 WEIGHT_BITS = 30          # the largest |weight| is quantized to just under 2**30 (fits int32)
 
 
