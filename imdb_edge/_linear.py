@@ -32,6 +32,7 @@ ROWS = 8192                   # the calibration's rows (train.export.TEMPERATURE
 # ONNX TensorProto data types -> numpy little-endian dtypes (the only three read here).
 _DTYPES = {1: np.dtype("<f4"), 6: np.dtype("<i4"), 7: np.dtype("<i8")}
 _INT64, _FLOAT = 7, 1
+MAX_FIELDS = 20_000           # protobuf fields read at most (the default model has 207)
 PROBE_TOLERANCE = 1e-6        # |linear_scores - onnxruntime| allowed on the probe batch
 _UNREADABLE = object()        # an initializer this reader does not take (typed, external)
 
@@ -100,11 +101,17 @@ def _varint(data: memoryview, at: int) -> tuple[int, int]:
             return value, at
 
 
-def _fields(data: memoryview):
+def _fields(data: memoryview, budget: list[int]):
     """``(field number, wire type, value)`` of each field of one protobuf message: an int for
-    varints, a memoryview for length-delimited fields, None for fixed-width ones."""
+    varints, a memoryview for length-delimited fields, None for fixed-width ones. Each field
+    spends one of ``budget[0]``: a file padded with millions of fields onnxruntime skips in C
+    would take this Python loop minutes."""
     at = 0
     while at < len(data):
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _Malformed(f"more than {MAX_FIELDS:,} protobuf fields (the exporter writes "
+                             "a few hundred)")
         key, at = _varint(data, at)
         number, wire = key >> 3, key & 7
         if wire == 0:
@@ -136,17 +143,18 @@ def read_graph(model_bytes: bytes) -> tuple[dict, list[tuple], bool]:
     found: dict = {}
     nodes: list[tuple] = []
     other = False
+    budget = [MAX_FIELDS]
     try:
-        for number, wire, value in _fields(memoryview(model_bytes)):
+        for number, wire, value in _fields(memoryview(model_bytes), budget):
             if number == 25:                     # ModelProto.functions
                 other = True
             if number != 7 or wire != 2:
                 continue
-            for field, kind, message in _fields(value):
+            for field, kind, message in _fields(value, budget):
                 if field == 1 and kind == 2:
-                    nodes.append(_node(message))
+                    nodes.append(_node(message, budget))
                 elif field == 5 and kind == 2:
-                    name, array = _tensor(message)
+                    name, array = _tensor(message, budget)
                     found[name] = _UNREADABLE if name in found else array
                 elif field == 15:                # GraphProto.sparse_initializer
                     other = True
@@ -170,9 +178,9 @@ def _text(value) -> str:
     return bytes(value).decode("utf-8", "replace")
 
 
-def _node(message: memoryview) -> tuple:
+def _node(message: memoryview, budget: list[int]) -> tuple:
     op_type, domain, inputs, outputs, attributes = "", "", [], [], []
-    for tag, tag_wire, value in _fields(message):
+    for tag, tag_wire, value in _fields(message, budget):
         if tag == 1 and tag_wire == 2:
             inputs.append(_text(value))
         elif tag == 2 and tag_wire == 2:
@@ -182,15 +190,15 @@ def _node(message: memoryview) -> tuple:
         elif tag == 7 and tag_wire == 2:
             domain = _text(value)
         elif tag == 5 and tag_wire == 2:
-            attributes.append(_attribute(value))
+            attributes.append(_attribute(value, budget))
         elif tag not in (3, 6):                  # name, doc_string: no effect
             attributes.append(("?", None))
     return op_type, domain, tuple(inputs), tuple(outputs), tuple(sorted(attributes, key=str))
 
 
-def _attribute(message: memoryview) -> tuple[str, int | None]:
+def _attribute(message: memoryview, budget: list[int]) -> tuple[str, int | None]:
     name, integer, kind, other = "", None, None, False
-    for tag, tag_wire, value in _fields(message):
+    for tag, tag_wire, value in _fields(message, budget):
         if tag == 1 and tag_wire == 2:
             name = _text(value)
         elif tag == 3 and tag_wire == 0:
@@ -202,14 +210,17 @@ def _attribute(message: memoryview) -> tuple[str, int | None]:
     return name, (integer if kind == 2 and not other else None)   # AttributeProto.INT
 
 
-def _tensor(message: memoryview) -> tuple[str | None, object]:
+def _tensor(message: memoryview, budget: list[int]) -> tuple[str | None, object]:
     dims, dtype, name, raw, plain = [], None, None, None, True
-    for tag, tag_wire, value in _fields(message):
+    for tag, tag_wire, value in _fields(message, budget):
         if tag == 1 and tag_wire == 0:
             dims.append(value)
         elif tag == 1 and tag_wire == 2:        # packed dims
             at = 0
             while at < len(value):
+                budget[0] -= 1
+                if budget[0] < 0:
+                    raise _Malformed(f"more than {MAX_FIELDS:,} protobuf fields")
                 dim, at = _varint(value, at)
                 dims.append(dim)
         elif tag == 2 and tag_wire == 0:
