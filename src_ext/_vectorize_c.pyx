@@ -271,6 +271,7 @@ cdef inline int output_add(Output* out, int32_t feature_id) noexcept nogil:
 # looked up when the walk finds it, comparing its characters on a hash match (find_long).
 
 cdef uint64_t LONG = 1
+cdef uint64_t NO_BIGRAM = 0xFFFFFFFFFFFFFFFFULL    # no packed key: at most 64 - id_bits bits
 
 
 cdef inline uint64_t long_hash(TokenHash* th) noexcept nogil:
@@ -390,6 +391,7 @@ cdef inline int32_t find_gram(const Table* table, int32_t a, int32_t b,
     cdef uint64_t key, word
     if table.packed != NULL:             # c is -1: such a table has no trigrams
         key = ((<uint64_t><uint32_t>a) << table.packed_token_bits) | <uint32_t>b
+        j = packed_home(key, table.gram_shift)
         while True:
             word = table.packed[j]
             if word == 0:
@@ -452,10 +454,10 @@ cdef int resolve_grams(const Table* table, Output* out, Walk* walk,
     cdef int32_t t, a, b
     cdef int32_t* slots = out.resolved
     walk.n_refs = 0
-    for q in range(n):
-        slots[q] = resolved(table, &out.refs[q])
     if table.packed != NULL:
         return resolve_packed(table, out, walk, n)
+    for q in range(n):
+        slots[q] = resolved(table, &out.refs[q])
     a = walk.previous[0]
     b = walk.previous[1]
     for q in range(min(n, GRAM_AHEAD)):
@@ -496,45 +498,54 @@ cdef inline int32_t find_packed(const uint64_t* packed, Py_ssize_t j, Py_ssize_t
         j = (j + 1) & mask
 
 
+cdef inline Py_ssize_t packed_home(uint64_t key, int shift) noexcept nogil:
+    """Home slot of a packed bigram. Its key is two token slot numbers, themselves spread by
+    the token hash, so one multiply mixes it (the general gram_hash is two)."""
+    return <Py_ssize_t>((key * HASH_MULTIPLIER) >> shift)
+
+
 cdef int resolve_packed(const Table* table, Output* out, Walk* walk, int n) noexcept nogil:
-    """resolve_grams' lookups for a packed bigram table, its token slots resolved: the same
-    steps, with the table's fields in locals and no test for other kinds of table."""
+    """resolve_grams for a packed bigram table: the same steps, with the table's fields in
+    locals and no test for other kinds of table. A first pass resolves each token and writes
+    its unigram id and its bigram's key and home slot, the key and home over the token's own
+    ``out.refs`` entry once read: a key of NO_BIGRAM where the token or its predecessor is
+    not in the vocabulary, with home 0 (prefetched without a branch, and always cached)."""
     cdef const uint64_t* packed = table.packed
     cdef const TokenSlot* tokens = table.tokens
     cdef int shift = table.gram_shift, token_bits = table.packed_token_bits
     cdef int id_bits = table.packed_id_bits
     cdef Py_ssize_t mask = table.gram_mask
-    cdef const int32_t* slots = out.resolved
+    cdef int32_t* words = out.resolved              # words[q]: token q's unigram id, or -1
+    cdef uint64_t* keys = <uint64_t*>out.refs        # keys[2q]: key, keys[2q + 1]: home
     cdef int q
-    cdef int32_t t, a, b, u, v
-    b = walk.previous[1]
-    for q in range(min(n, GRAM_AHEAD)):
-        t = slots[q]
-        if t != EMPTY and b != EMPTY:
-            __builtin_prefetch(&packed[gram_hash(b, t, -1) >> shift])
-        b = t
+    cdef int32_t t, a, b
+    cdef uint64_t key
+    cdef bint none
     a = walk.previous[0]
     b = walk.previous[1]
     for q in range(n):
-        if q + GRAM_AHEAD < n:
-            u = slots[q + GRAM_AHEAD - 1]
-            v = slots[q + GRAM_AHEAD]
-            if u != EMPTY and v != EMPTY:
-                __builtin_prefetch(&packed[gram_hash(u, v, -1) >> shift])
-        t = slots[q]
-        if t != EMPTY:
-            if add_if_found(out, tokens[t].id) < 0:
-                return -1
-            if b != EMPTY:
-                if add_if_found(out, find_packed(
-                        packed, <Py_ssize_t>(gram_hash(b, t, -1) >> shift), mask,
-                        ((<uint64_t><uint32_t>b) << token_bits) | <uint32_t>t,
-                        id_bits)) < 0:
-                    return -1
+        t = resolved(table, &out.refs[q])           # read before keys[2q:2q + 2] overwrite it
+        words[q] = tokens[t].id if t != EMPTY else EMPTY
+        none = (t == EMPTY) | (b == EMPTY)
+        key = ((<uint64_t><uint32_t>b) << token_bits) | <uint32_t>t
+        keys[2 * q] = NO_BIGRAM if none else key
+        keys[2 * q + 1] = 0 if none else <uint64_t>packed_home(key, shift)
         a = b
         b = t
     walk.previous[0] = a
     walk.previous[1] = b
+    for q in range(min(n, GRAM_AHEAD)):
+        __builtin_prefetch(&packed[keys[2 * q + 1]])
+    for q in range(n):
+        if q + GRAM_AHEAD < n:
+            __builtin_prefetch(&packed[keys[2 * (q + GRAM_AHEAD) + 1]])
+        if add_if_found(out, words[q]) < 0:
+            return -1
+        key = keys[2 * q]
+        if key != NO_BIGRAM:
+            if add_if_found(out, find_packed(packed, <Py_ssize_t>keys[2 * q + 1], mask, key,
+                                             id_bits)) < 0:
+                return -1
     return 0
 
 
@@ -1202,7 +1213,7 @@ cdef class FeatureTable:
                 x = b.met[b.of_feature[i * ngram]].slot
                 y = b.met[b.of_feature[i * ngram + 1]].slot
                 key = ((<uint64_t><uint32_t>x) << token_bits) | <uint32_t>y
-                j = <Py_ssize_t>(gram_hash(x, y, -1) >> t.gram_shift)
+                j = packed_home(key, t.gram_shift)
                 while t.packed[j] != 0:
                     if (t.packed[j] >> id_bits) == key:
                         raise ValueError(f"duplicated feature {features[i]!r}")

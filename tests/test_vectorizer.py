@@ -198,6 +198,22 @@ def test_parity_on_every_real_review(data_path):
     assert mismatched == 0, f"{mismatched} of {py[1].size} ids differ"
 
 
+@pytest.mark.data
+@needs_c
+def test_parity_of_the_default_preset_on_every_test_review(data_path):
+    # The bundled default's table is the largest the tests meet (203,695 features, bigrams
+    # packed with 17-bit token slots): the compiled lookups against the reference on real text.
+    from imdb_edge import load
+    from imdb_edge.io._data import read_imdb
+    texts = read_imdb(data_path)["test"].texts
+    vocab = load("default").vectorizer.vocabulary
+    py = Vectorizer(vocab, backend="python").transform_ids(texts)
+    c = Vectorizer(vocab, backend="cython").transform_ids(texts)
+    np.testing.assert_array_equal(c[0], py[0])
+    mismatched = int(np.sum(c[1] != py[1]))
+    assert mismatched == 0, f"{mismatched} of {py[1].size} ids differ"
+
+
 def test_list_subclass(backend, small_vocab):
     class Texts(list):
         pass
