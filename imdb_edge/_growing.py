@@ -16,7 +16,7 @@ class Growing:
         self.p = np.empty(0, np.float32)
         self.known = np.empty(0, np.int32) if known else None
 
-    def add(self, p: np.ndarray, indptr: np.ndarray) -> None:
+    def add(self, p: np.ndarray, known: np.ndarray) -> None:
         end = self.n + len(p)
         if end > len(self.p):
             size = max(end, 2 * len(self.p), 4096)
@@ -25,7 +25,7 @@ class Growing:
                 self.known = _grown(self.known, size, self.n)
         self.p[self.n:end] = p
         if self.known is not None:
-            np.subtract(indptr[1:], indptr[:-1], out=self.known[self.n:end], casting="unsafe")
+            self.known[self.n:end] = known
         self.n = end
 
     def result(self):

@@ -214,11 +214,14 @@ class Scorer:
         n_texts = len(indptr) - 1
         if n_texts == 0:
             return np.zeros(0, np.float32)
-        if self._linear is not None:      # the same checks below as the graph's output
-            out = self._linear(indptr, ids)
-        else:
-            out = self._session.run(_OUTPUTS, self._feed(indptr, ids, rows),
-                                    self._run_options)[0]
+        if self._linear is not None:      # the same checks as the graph's output
+            return self._checked(self._linear(indptr, ids), n_texts)
+        return self._checked(self._session.run(_OUTPUTS, self._feed(indptr, ids, rows),
+                                                self._run_options)[0], n_texts)
+
+    def _checked(self, out: np.ndarray, n_texts: int) -> np.ndarray:
+        """``out``, the scores of ``n_texts`` texts, as float32 ``(n_texts,)``; ModelError if
+        they are not that many finite float32 numbers."""
         if out.size != n_texts:
             raise ModelError(f"{self.path}: model gave {out.size} values (shape "
                              f"{list(out.shape)}) for {n_texts} reviews")
@@ -288,14 +291,11 @@ class Scorer:
             >>> scorer.score(["A wonderful film.", "Dull and far too long."]).round(2)
             array([1.  , 0.01], dtype=float32)
         """
-        table = self.vectorizer._table
         if type(texts) is str:         # one review: the list path, not the chunk generator
             texts = [texts]
         if type(texts) is list and len(texts) <= self.chunk_size:   # common case, no generator
-            encoded = table.transform_ids(texts, self._wants_rows)
-            p = self._run_ids(*encoded)
-            indptr = encoded[0]
-            return (p, np.diff(indptr).astype(np.int32)) if return_known else p
+            p, known = self._score_list(texts, return_known)
+            return (p, known) if return_known else p
         out = Growing(return_known)
         if self.threads == 1:
             offset = 0
@@ -307,13 +307,19 @@ class Scorer:
                 out.add(*part)
         return out.result()
 
+    def _score_list(self, texts: list, known: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(probabilities, known)`` of a list of at most :attr:`chunk_size` texts: float32
+        ``(n,)`` and, if ``known``, int32 ``(n,)`` (else None)."""
+        indptr, *rest = self.vectorizer._table.transform_ids(texts, self._wants_rows)
+        p = self._run_ids(indptr, *rest)
+        return p, (np.diff(indptr).astype(np.int32) if known else None)
+
     def _score_chunk(self, chunk: list, offset: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(probabilities, indptr)`` of one chunk (``indptr`` gives the known counts)."""
+        """``(probabilities, known)`` of one chunk, both ``(len(chunk),)``."""
         try:
-            encoded = self.vectorizer._table.transform_ids(chunk, self._wants_rows)
+            return self._score_list(chunk, True)
         except TypeError as exc:
             raise shift_index(exc, offset) from None
-        return self._run_ids(*encoded), encoded[0]
 
     def _score_parallel(self, texts) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The chunks of ``texts`` scored ``threads`` at a time, yielded in order; at most

@@ -1432,6 +1432,85 @@ cdef int _view(object array, Py_buffer* view, char kind, int ndim, const char* n
     return 0
 
 
+cdef struct Linear:
+    # A linear model's tables, as linear_scores takes them (see there).
+    const int32_t* weights   # (size, columns)
+    const float* alpha       # (rows, columns)
+    Py_ssize_t size
+    Py_ssize_t columns       # 1..8
+    Py_ssize_t rows          # >= 1
+    float bias
+
+
+cdef inline float linear_probability(const Linear* m, const int32_t* ids, Py_ssize_t k,
+                                     int32_t* bad) noexcept nogil:
+    """The probability of one text whose ids are ``ids[:k]``: linear_scores' arithmetic.
+    An id outside ``0..size - 1`` sets ``bad`` to 1 (and counts as id 0)."""
+    cdef const int32_t* w = m.weights
+    cdef const float* a = m.alpha
+    cdef Py_ssize_t columns = m.columns, size = m.size, j, c, row
+    cdef int64_t s[8]
+    cdef uint32_t q
+    cdef float z, term
+    if columns == 2:        # the default preset: both words of a row
+        s[0] = s[1] = 0
+        for j in range(k):
+            q = <uint32_t>ids[j]
+            bad[0] |= q >= <uint32_t>size
+            q = q if q < <uint32_t>size else 0
+            s[0] += w[2 * q]
+            s[1] += w[2 * q + 1]
+    else:
+        for c in range(columns):
+            s[c] = 0
+        for j in range(k):
+            q = <uint32_t>ids[j]
+            bad[0] |= q >= <uint32_t>size
+            q = q if q < <uint32_t>size else 0
+            for c in range(columns):
+                s[c] += w[q * columns + c]
+    row = k if k < m.rows - 1 else m.rows - 1
+    z = <float>s[0] * a[row * columns]
+    for c in range(1, columns):
+        term = <float>s[c] * a[row * columns + c]
+        z = z + term
+    z = z + m.bias
+    return <float>(1.0 / (1.0 + exp(-<double>z)))
+
+
+_DO_NOT_FIT = ("weights {} and alpha {} do not fit (weights: >= 1 row, 1..8 columns; alpha: "
+               ">= 1 row, as many columns); indptr needs >= 1 item")
+
+
+cdef int _linear_model(object weights, object alpha, object bias, Py_buffer* vw,
+                       Py_buffer* va, Linear* m) except -1:
+    """Check a linear model's tables and fill ``m``; on success both views are held (the
+    caller releases them), on an error neither is."""
+    cdef double bias64
+    try:
+        bias64 = bias
+    except (TypeError, OverflowError):
+        raise ValueError(f"bias must be a finite number within float32's range. "
+                         f"Received: {bias!r:.40}") from None
+    if not -3.4028234663852886e38 <= bias64 <= 3.4028234663852886e38:   # NaN fails too
+        raise ValueError(f"bias must be a finite number within float32's range. "
+                         f"Received: {bias64!r}")
+    _view(weights, vw, b'i', 2, b"weights")
+    try:
+        _view(alpha, va, b'f', 2, b"alpha")
+    except BaseException:
+        PyBuffer_Release(vw)
+        raise
+    m.size, m.columns, m.rows = vw.shape[0], vw.shape[1], va.shape[0]
+    if not 1 <= m.columns <= 8 or va.shape[1] != m.columns or m.rows < 1 or m.size < 1:
+        PyBuffer_Release(va)
+        PyBuffer_Release(vw)
+        raise ValueError(_DO_NOT_FIT.format((m.size, m.columns), (m.rows, va.shape[1])))
+    m.weights, m.alpha = <const int32_t*>vw.buf, <const float*>va.buf
+    m.bias = <float>bias64
+    return 0
+
+
 def linear_scores(ids, indptr, weights, alpha, bias):
     """Probabilities of a linear model (``imdb_edge``'s ``linear`` architecture) from the
     texts' ids, computed as its ONNX graph does, without a graph run.
@@ -1461,94 +1540,46 @@ def linear_scores(ids, indptr, weights, alpha, bias):
     cdef Py_buffer vi, vp, vw, va
     cdef const int32_t* id_
     cdef const int64_t* ptr
-    cdef const int32_t* w
-    cdef const float* a
     cdef float* out
-    cdef Py_ssize_t n, nnz, size, columns, rows, t, j, c, k
+    cdef Py_ssize_t n, nnz, t
     cdef int64_t start, end
-    cdef int64_t s[8]
-    cdef float z, term, bias32
-    cdef double bias64
     cdef int32_t bad = 0
-    cdef uint32_t q
+    cdef Linear m
+    _linear_model(weights, alpha, bias, &vw, &va, &m)
     try:
-        bias64 = bias
-    except (TypeError, OverflowError):
-        raise ValueError(f"bias must be a finite number within float32's range. "
-                         f"Received: {bias!r:.40}") from None
-    if not -3.4028234663852886e38 <= bias64 <= 3.4028234663852886e38:   # NaN fails too
-        raise ValueError(f"bias must be a finite number within float32's range. "
-                         f"Received: {bias64!r}")
-    bias32 = <float>bias64
-    _view(ids, &vi, b'i', 1, b"ids")
-    try:
-        _view(indptr, &vp, b'q', 1, b"indptr")
+        _view(ids, &vi, b'i', 1, b"ids")
         try:
-            _view(weights, &vw, b'i', 2, b"weights")
+            _view(indptr, &vp, b'q', 1, b"indptr")
             try:
-                _view(alpha, &va, b'f', 2, b"alpha")
-                try:
-                    nnz, n = vi.shape[0], vp.shape[0] - 1
-                    size, columns, rows = vw.shape[0], vw.shape[1], va.shape[0]
-                    if n < 0 or not 1 <= columns <= 8 or va.shape[1] != columns or rows < 1 \
-                            or size < 1:
-                        raise ValueError(f"weights {(size, columns)} and alpha "
-                                         f"{(rows, va.shape[1])} do not fit (weights: >= 1 row, "
-                                         "1..8 columns; alpha: >= 1 row, as many columns); "
-                                         "indptr needs >= 1 item")
-                    id_, ptr = <const int32_t*>vi.buf, <const int64_t*>vp.buf
-                    w, a = <const int32_t*>vw.buf, <const float*>va.buf
-                    if ptr[0] != 0 or ptr[n] != nnz:
-                        raise ValueError(f"indptr must run from 0 to len(ids) = {nnz}")
-                    result = np.empty(n, np.float32)
-                    out = <float*><size_t>result.ctypes.data
-                    with nogil:
-                        for t in range(n):
-                            start, end = ptr[t], ptr[t + 1]
-                            if end < start or end > nnz:
-                                bad = -1
-                                break
-                            if columns == 2:        # the default preset: both words of a row
-                                s[0] = s[1] = 0
-                                for j in range(start, end):
-                                    q = <uint32_t>id_[j]
-                                    bad |= q >= <uint32_t>size
-                                    q = q if q < <uint32_t>size else 0
-                                    s[0] += w[2 * q]
-                                    s[1] += w[2 * q + 1]
-                            else:
-                                for c in range(columns):
-                                    s[c] = 0
-                                for j in range(start, end):
-                                    q = <uint32_t>id_[j]
-                                    bad |= q >= <uint32_t>size
-                                    q = q if q < <uint32_t>size else 0
-                                    for c in range(columns):
-                                        s[c] += w[q * columns + c]
-                            if bad:
-                                break
-                            k = end - start
-                            if k > rows - 1:
-                                k = rows - 1
-                            z = <float>s[0] * a[k * columns]
-                            for c in range(1, columns):
-                                term = <float>s[c] * a[k * columns + c]
-                                z = z + term
-                            z = z + bias32
-                            out[t] = <float>(1.0 / (1.0 + exp(-<double>z)))
-                    if bad < 0:
-                        raise ValueError("indptr must be non-decreasing")
-                    if bad > 0:
-                        raise ValueError(f"ids: an id is outside 0..{size - 1}")
-                    return result
-                finally:
-                    PyBuffer_Release(&va)
+                nnz, n = vi.shape[0], vp.shape[0] - 1
+                if n < 0:
+                    raise ValueError(_DO_NOT_FIT.format((m.size, m.columns), (m.rows, m.columns)))
+                id_, ptr = <const int32_t*>vi.buf, <const int64_t*>vp.buf
+                if ptr[0] != 0 or ptr[n] != nnz:
+                    raise ValueError(f"indptr must run from 0 to len(ids) = {nnz}")
+                result = np.empty(n, np.float32)
+                out = <float*><size_t>result.ctypes.data
+                with nogil:
+                    for t in range(n):
+                        start, end = ptr[t], ptr[t + 1]
+                        if end < start or end > nnz:
+                            bad = -1
+                            break
+                        out[t] = linear_probability(&m, id_ + start, end - start, &bad)
+                        if bad:
+                            break
+                if bad < 0:
+                    raise ValueError("indptr must be non-decreasing")
+                if bad > 0:
+                    raise ValueError(f"ids: an id is outside 0..{m.size - 1}")
+                return result
             finally:
-                PyBuffer_Release(&vw)
+                PyBuffer_Release(&vp)
         finally:
-            PyBuffer_Release(&vp)
+            PyBuffer_Release(&vi)
     finally:
-        PyBuffer_Release(&vi)
+        PyBuffer_Release(&va)
+        PyBuffer_Release(&vw)
 
 
 include "_format.pxi"
