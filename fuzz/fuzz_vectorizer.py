@@ -5,16 +5,20 @@
 Each input becomes a few texts (any code points, 1/2/4-byte kinds, line breaks, apostrophes),
 an n-gram order and a vocabulary holding most of their features plus near misses (one
 character changed, the other apostrophe, other case): a token may match a feature only if it
-is that feature. Ids must be identical; a crash, a hang or a difference is a finding.
+is that feature. Ids must be identical, and the fused pass that scores each text as it is
+walked (``score_linear``, the default preset's path) must equal ``linear_scores`` of the ids
+bit for bit; a crash, a hang or a difference is a finding.
 """
 
 import os
 import sys
 
 import atheris
+import numpy as np
 
 with atheris.instrument_imports():
     from imdb_edge import Vectorizer, Vocabulary
+    from imdb_edge._vectorize_c import linear_scores
     from imdb_edge._tokenizer import iter_features, tokenize
 
 PIECES = ["the", "movie", "great", "don't", "’", "'", " ", "<br />", "<BR>", "<br", "café",
@@ -58,6 +62,15 @@ def TestOneInput(data: bytes) -> None:
     if expected[0].tolist() != got[0].tolist() or expected[1].tolist() != got[1].tolist():
         raise AssertionError(f"compiled != reference for {texts!r} (ngram={ngram}): "
                              f"{got[1].tolist()} vs {expected[1].tolist()}")
+    table = Vectorizer(vocabulary, backend="cython")._table
+    size = len(vocabulary)
+    weights = ((np.arange(size * 2, dtype=np.int64) * 2654435761) % 2**31 - 2**30)
+    weights = weights.astype(np.int32).reshape(size, 2)
+    alpha = np.full((4, 2), 2.0**-30, np.float32)
+    p, known = table.score_linear(texts, weights, alpha, 0.5)
+    two_steps = linear_scores(got[1], got[0], weights, alpha, 0.5)
+    if p.tobytes() != two_steps.tobytes() or known.tolist() != np.diff(got[0]).tolist():
+        raise AssertionError(f"score_linear != linear_scores of the ids for {texts!r}")
 
 
 if __name__ == "__main__":

@@ -256,6 +256,17 @@ class CompiledLinear:
         from . import _vectorize_c
         return _vectorize_c.linear_scores(ids, indptr, self.weights, self.alpha, self.bias)
 
+    def score_texts(self, table, texts: list) -> tuple[np.ndarray, np.ndarray]:
+        """``(probabilities, known)`` of ``texts`` (a list of ``str``): float32 and int32
+        ``(n_texts,)``, vectorized by ``table`` (the compiled ``FeatureTable`` of the model's
+        vocabulary, or its tokenizer-version-2 wrapper) and scored in the same pass, equal
+        bit for bit to this object called on ``table.transform_ids(texts)``.
+
+        Raises:
+            TypeError: ``texts`` is not a list, or an item is not a ``str``.
+        """
+        return table.score_linear(texts, self.weights, self.alpha, self.bias)
+
 
 def compiled_linear(model_bytes: bytes, metadata: dict, size: int) -> CompiledLinear | None:
     """The compiled scorer of a linear model whose vocabulary has ``size`` features, or None

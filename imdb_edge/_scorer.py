@@ -129,7 +129,7 @@ class Scorer:
         """The tables of a linear model for ``linear_scores``, if the compiled vectorizer runs
         and the model's graph gives what they give on a probe batch; else None."""
         if self.input_form != "segments" or self.vectorizer.backend != "cython" \
-                or not hasattr(_vectorize_c, "linear_scores"):
+                or not hasattr(_vectorize_c.FeatureTable, "score_linear"):
             return None
         size = len(self.vectorizer.vocabulary)
         tables = compiled_linear(model_bytes, self.metadata, size)
@@ -310,6 +310,9 @@ class Scorer:
     def _score_list(self, texts: list, known: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """``(probabilities, known)`` of a list of at most :attr:`chunk_size` texts: float32
         ``(n,)`` and, if ``known``, int32 ``(n,)`` (else None)."""
+        if self._linear is not None:    # vectorized and scored in one pass
+            p, counts = self._linear.score_texts(self.vectorizer._table, texts)
+            return self._checked(p, len(texts)), (counts if known else None)
         indptr, *rest = self.vectorizer._table.transform_ids(texts, self._wants_rows)
         p = self._run_ids(indptr, *rest)
         return p, (np.diff(indptr).astype(np.int32) if known else None)

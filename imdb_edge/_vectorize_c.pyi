@@ -8,6 +8,13 @@ class FeatureTable:
     def transform_ids(
         self, texts: list[str], with_rows: bool = False
     ) -> tuple[npt.NDArray[np.int64], ...]: ...
+    def score_linear(
+        self,
+        texts: list[str],
+        weights: npt.NDArray[np.int32],
+        alpha: npt.NDArray[np.float32],
+        bias: float,
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int32]]: ...
 
 def first_non_finite(array: npt.NDArray[np.float32]) -> int: ...
 def format_rows(columns: list[tuple], n: int) -> bytes: ...

@@ -151,6 +151,11 @@ class _PreparedTable:
             raise TypeError(f"texts must be a list. Received: {type(texts).__name__}")
         return self._table.transform_ids(prepare_texts(texts), with_rows)
 
+    def score_linear(self, texts, weights, alpha, bias):
+        if not isinstance(texts, list):
+            raise TypeError(f"texts must be a list. Received: {type(texts).__name__}")
+        return self._table.score_linear(prepare_texts(texts), weights, alpha, bias)
+
 
 class Vectorizer:
     """Raw text -> the model's multi-hot input, with the shared tokenizer.

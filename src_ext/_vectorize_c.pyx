@@ -27,6 +27,7 @@ Design (each choice measured on the 25,000 test reviews; see the comments where 
 from cpython.unicode cimport PyUnicode_Check
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.math cimport exp
 from libc.string cimport memchr, memcpy, memset
 
 import numpy as np
@@ -994,6 +995,52 @@ cdef extern from *:
     void* table_alloc "imdb_edge_table_alloc"(size_t bytes) nogil
 
 
+cdef struct Linear:
+    # A linear model's tables, as linear_scores takes them (see there).
+    const int32_t* weights   # (size, columns)
+    const float* alpha       # (rows, columns)
+    Py_ssize_t size
+    Py_ssize_t columns       # 1..8
+    Py_ssize_t rows          # >= 1
+    float bias
+
+
+cdef inline float linear_probability(const Linear* m, const int32_t* ids, Py_ssize_t k,
+                                     int32_t* bad) noexcept nogil:
+    """The probability of one text whose ids are ``ids[:k]``: linear_scores' arithmetic.
+    An id outside ``0..size - 1`` sets ``bad`` to 1 (and counts as id 0)."""
+    cdef const int32_t* w = m.weights
+    cdef const float* a = m.alpha
+    cdef Py_ssize_t columns = m.columns, size = m.size, j, c, row
+    cdef int64_t s[8]
+    cdef uint32_t q
+    cdef float z, term
+    if columns == 2:        # the default preset: both words of a row
+        s[0] = s[1] = 0
+        for j in range(k):
+            q = <uint32_t>ids[j]
+            bad[0] |= q >= <uint32_t>size
+            q = q if q < <uint32_t>size else 0
+            s[0] += w[2 * q]
+            s[1] += w[2 * q + 1]
+    else:
+        for c in range(columns):
+            s[c] = 0
+        for j in range(k):
+            q = <uint32_t>ids[j]
+            bad[0] |= q >= <uint32_t>size
+            q = q if q < <uint32_t>size else 0
+            for c in range(columns):
+                s[c] += w[q * columns + c]
+    row = k if k < m.rows - 1 else m.rows - 1
+    z = <float>s[0] * a[row * columns]
+    for c in range(1, columns):
+        term = <float>s[c] * a[row * columns + c]
+        z = z + term
+    z = z + m.bias
+    return <float>(1.0 / (1.0 + exp(-<double>z)))
+
+
 cdef class FeatureTable:
     """Read-only tables from features (tokens or space-joined n-grams) to ids.
 
@@ -1267,6 +1314,40 @@ cdef class FeatureTable:
             TypeError: ``texts`` is not a list, or an item is not a ``str`` (the message
                 names its index and type).
         """
+        return self._run(texts, with_rows, NULL)
+
+    def score_linear(self, texts, weights, alpha, bias):
+        """A linear model's probabilities of texts: ``linear_scores`` of their
+        ``transform_ids``, bit for bit, in one pass. Each text is scored as soon as it is
+        walked, from its ids while they are in cache, and the ids are not kept.
+
+        Args:
+            texts: list of ``str``, as ``transform_ids`` takes it.
+            weights, alpha, bias: as ``linear_scores`` takes them; ``weights`` has a row for
+                each of this table's ``size`` features.
+
+        Returns:
+            ``(probabilities, known)``: float32 ``(n_texts,)`` and int32 ``(n_texts,)``, the
+            number of distinct features of each text that the table holds.
+
+        Raises:
+            TypeError: as ``transform_ids``.
+            ValueError: as ``linear_scores``, or ``weights`` has not ``size`` rows.
+        """
+        cdef Py_buffer vw, va
+        cdef Linear m
+        _linear_model(weights, alpha, bias, &vw, &va, &m)
+        try:
+            if m.size != self.size:
+                raise ValueError(f"weights has {m.size} rows for a table of {self.size} "
+                                 "features")
+            return self._run(texts, False, &m)
+        finally:
+            PyBuffer_Release(&va)
+            PyBuffer_Release(&vw)
+
+    cdef object _run(self, texts, bint with_rows, const Linear* linear):
+        """transform_ids, or with ``linear`` score_linear."""
         cdef list snapshot
         cdef Py_ssize_t n, i
         cdef list held                  # keeps the buffers below alive
@@ -1280,6 +1361,9 @@ cdef class FeatureTable:
         cdef object text
         cdef bint own_seen = False
         cdef bint seen_clean = False     # out.seen is all zero again (else: zeroed at the end)
+        cdef float* probabilities = NULL
+        cdef int32_t* known = NULL
+        cdef int32_t bad = 0
         if not isinstance(texts, list):
             raise TypeError(f"texts must be a list. Received: {type(texts).__name__}")
         snapshot = list(texts)
@@ -1314,6 +1398,12 @@ cdef class FeatureTable:
                     or out.ids == NULL or out.refs == NULL or out.resolved == NULL
                     or out.seen == NULL):
                 raise MemoryError()
+            if linear != NULL:
+                scores = np.empty(n, np.float32)
+                counts = np.empty(n, np.int32)
+                if n > 0:
+                    probabilities = <float*><size_t>scores.ctypes.data
+                    known = <int32_t*><size_t>counts.ctypes.data
             for i in range(n):
                 text = snapshot[i]
                 if not PyUnicode_Check(text):
@@ -1343,11 +1433,21 @@ cdef class FeatureTable:
                         status = vectorize_wide(table, <const uint32_t*>datas[i], lengths[i], &out)
                     if status < 0:
                         break
+                    if linear != NULL:      # score the text from its ids, then drop them
+                        probabilities[i] = linear_probability(linear, out.ids, out.nnz, &bad)
+                        known[i] = <int32_t>out.nnz
+                        clear_seen(&out, 0)
+                        out.nnz = 0
+                        continue
                     indptr_buf[i + 1] = out.nnz
                     clear_seen(&out, indptr_buf[i])
             if status < 0:
                 raise MemoryError()
             seen_clean = True
+            if linear != NULL:
+                if bad:     # the table's ids are < size = the rows of weights: cannot happen
+                    raise RuntimeError("score_linear: a feature id outside the weights")
+                return scores, counts
             indptr = np.empty(n + 1, dtype=np.int64)
             ids = np.empty(out.nnz, dtype=np.int32)
             _copy_int64(indptr, indptr_buf, n + 1)
@@ -1392,7 +1492,6 @@ cdef void _copy_int32(int32_t[::1] dest, const int32_t* src, Py_ssize_t n) noexc
 
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_ND
-from libc.math cimport exp
 
 
 def first_non_finite(array) -> int:
@@ -1430,52 +1529,6 @@ cdef int _view(object array, Py_buffer* view, char kind, int ndim, const char* n
         raise ValueError(f"{name.decode()}: expected a C-contiguous {ndim}-D array of format "
                          f"{chr(kind)!r}")
     return 0
-
-
-cdef struct Linear:
-    # A linear model's tables, as linear_scores takes them (see there).
-    const int32_t* weights   # (size, columns)
-    const float* alpha       # (rows, columns)
-    Py_ssize_t size
-    Py_ssize_t columns       # 1..8
-    Py_ssize_t rows          # >= 1
-    float bias
-
-
-cdef inline float linear_probability(const Linear* m, const int32_t* ids, Py_ssize_t k,
-                                     int32_t* bad) noexcept nogil:
-    """The probability of one text whose ids are ``ids[:k]``: linear_scores' arithmetic.
-    An id outside ``0..size - 1`` sets ``bad`` to 1 (and counts as id 0)."""
-    cdef const int32_t* w = m.weights
-    cdef const float* a = m.alpha
-    cdef Py_ssize_t columns = m.columns, size = m.size, j, c, row
-    cdef int64_t s[8]
-    cdef uint32_t q
-    cdef float z, term
-    if columns == 2:        # the default preset: both words of a row
-        s[0] = s[1] = 0
-        for j in range(k):
-            q = <uint32_t>ids[j]
-            bad[0] |= q >= <uint32_t>size
-            q = q if q < <uint32_t>size else 0
-            s[0] += w[2 * q]
-            s[1] += w[2 * q + 1]
-    else:
-        for c in range(columns):
-            s[c] = 0
-        for j in range(k):
-            q = <uint32_t>ids[j]
-            bad[0] |= q >= <uint32_t>size
-            q = q if q < <uint32_t>size else 0
-            for c in range(columns):
-                s[c] += w[q * columns + c]
-    row = k if k < m.rows - 1 else m.rows - 1
-    z = <float>s[0] * a[row * columns]
-    for c in range(1, columns):
-        term = <float>s[c] * a[row * columns + c]
-        z = z + term
-    z = z + m.bias
-    return <float>(1.0 / (1.0 + exp(-<double>z)))
 
 
 _DO_NOT_FIT = ("weights {} and alpha {} do not fit (weights: >= 1 row, 1..8 columns; alpha: "

@@ -75,6 +75,79 @@ def test_compiled_path_gives_the_graphs_probabilities_on_imdb_test(data_path):
     assert np.array_equal(compiled > 0.5, graph > 0.5)
 
 
+def _random_tables(size, columns, rng):
+    weights = rng.integers(-2**30, 2**30, (size, columns)).astype(np.int32)
+    alpha = (rng.random((64, columns)) * 2**-31 - 2**-32).astype(np.float32)
+    return weights, alpha
+
+
+@needs_c
+@pytest.mark.parametrize("columns", [1, 2, 3])
+@pytest.mark.parametrize("preset", ["default", "book"])     # tokenizer version 2 / 1
+def test_score_linear_is_linear_scores_of_transform_ids(preset, columns):
+    # The fused pass (each text scored as it is walked, ids dropped) against the two steps,
+    # bit for bit, with random tables, on hostile text, reviews, long and empty texts.
+    table = imdb_edge.load(preset).vectorizer._table
+    weights, alpha = _random_tables(table.size, columns, np.random.default_rng(columns))
+    texts = HOSTILE + REVIEWS + ["", "great " * 9000, " ".join(REVIEWS * 200), "x" * 70_000,
+                                 "é" * 3 + " not bad &amp; :) " * 500]
+    p, known = table.score_linear(texts, weights, alpha, -0.125)
+    indptr, ids = table.transform_ids(texts)
+    expected = _vectorizer._vectorize_c.linear_scores(ids, indptr, weights, alpha, -0.125)
+    assert p.dtype == np.float32 and known.dtype == np.int32
+    np.testing.assert_array_equal(p.view(np.uint32), expected.view(np.uint32))
+    np.testing.assert_array_equal(known, np.diff(indptr))
+    empty = table.score_linear([], weights, alpha, 0.0)
+    assert empty[0].shape == empty[1].shape == (0,)
+
+
+@needs_c
+@pytest.mark.parametrize("call, error, message", [
+    (lambda t, w, a: t.score_linear(("a",), w, a, 0.0), TypeError, "must be a list"),
+    (lambda t, w, a: t.score_linear(["a", b"b"], w, a, 0.0), TypeError, r"texts\[1\] is bytes"),
+    (lambda t, w, a: t.score_linear(["a"], w[:-1], a, 0.0), ValueError, "weights has"),
+    (lambda t, w, a: t.score_linear(["a"], w.astype(np.int64), a, 0.0), ValueError, "weights"),
+    (lambda t, w, a: t.score_linear(["a"], w, a[:, :1].copy(), 0.0), ValueError, "do not fit"),
+    (lambda t, w, a: t.score_linear(["a"], w, a, float("inf")), ValueError, "bias"),
+])
+@pytest.mark.parametrize("preset", ["default", "book"])
+def test_score_linear_names_what_is_wrong(preset, call, error, message):
+    table = imdb_edge.load(preset).vectorizer._table
+    weights, alpha = _random_tables(table.size, 2, np.random.default_rng(0))
+    with pytest.raises(error, match=message):
+        call(table, weights, alpha)
+
+
+@needs_c
+def test_every_way_of_scoring_gives_the_two_step_probabilities():
+    # score() on a list, a bare str, a generator, in chunks, on two threads: each is the
+    # fused pass; all equal the graph-free two steps (transform_ids, then linear_scores).
+    texts = HOSTILE + REVIEWS * 3 + ["", "Not bad at all", "Terrible."]
+    scorer = imdb_edge.load("default")
+    indptr, ids = scorer.vectorizer.transform_ids(texts)
+    expected = scorer._linear(indptr, ids)
+    p, known = scorer.score(texts, return_known=True)
+    np.testing.assert_array_equal(p, expected)
+    np.testing.assert_array_equal(known, np.diff(indptr))
+    assert scorer.score(texts[-1])[0] == expected[-1]
+    small = imdb_edge.load("default", chunk_size=7)
+    np.testing.assert_array_equal(small.score(iter(texts)), expected)
+    two = imdb_edge.load("default", chunk_size=7, threads=2)
+    got, known = two.score(texts, return_known=True)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(known, np.diff(indptr))
+
+
+@needs_c
+@pytest.mark.data
+def test_score_is_the_two_steps_on_imdb_test(data_path):
+    from imdb_edge.io._data import read_imdb    # noqa: PLC0415
+    texts = list(read_imdb(data_path, splits=("test",))["test"].texts)
+    scorer = imdb_edge.load("default")
+    expected = scorer._linear(*scorer.vectorizer.transform_ids(texts))
+    np.testing.assert_array_equal(scorer.score(texts).view(np.uint32), expected.view(np.uint32))
+
+
 @needs_c
 def test_sums_are_exact_and_independent_of_the_neighbours():
     from imdb_edge._vectorize_c import linear_scores
