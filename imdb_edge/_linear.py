@@ -5,7 +5,10 @@ A model of the ``linear-length-calibrated`` architecture (the ``default`` preset
 calibration by feature count. Its ONNX graph spends most of a short text's time on its 14-16
 nodes' dispatch, and most of a batch's on materialising each id's weight, running sums and
 their differences; ``_vectorize_c.linear_scores`` does the same arithmetic in one pass over
-the ids (``docs/guides/benchmarks.md`` has the figures).
+the ids, and ``FeatureTable.score_linear`` (what :meth:`CompiledLinear.score_texts` and the
+Scorer call) scores each text as soon as the vectorizer has walked it, from its ids while
+they are in cache, without keeping them: the same function per text, so the same bits
+(``docs/guides/benchmarks.md`` has the figures).
 
 The tables come from the model file itself: onnxruntime does not hand out initializer values
 and the runtime depends on numpy and onnxruntime alone, so :func:`read_graph` reads the
