@@ -111,6 +111,6 @@ def resolve_vocabulary(path: str | os.PathLike | None) -> Path:
 # Throughput measured by `imdb-edge bench --presets all --peers ''` on 2026-11-30, the three
 # presets in interleaved rounds of one run, batches of 512 IMDB test reviews, one core of a
 # shared 2-core AMD EPYC VM (absolute figures vary with the other tenants; the ratios carry over).
-_SPEED = {"book": "127,311 reviews/s (fastest)",
-          "accurate": "75,843 reviews/s (0.60x book)",
-          "default": "100,151 reviews/s (0.79x book)"}
+_SPEED = {"book": "128,182 reviews/s (fastest)",
+          "accurate": "74,794 reviews/s (0.58x book)",
+          "default": "120,120 reviews/s (0.94x book)"}
