@@ -312,7 +312,9 @@ class Scorer:
         ``(n,)`` and, if ``known``, int32 ``(n,)`` (else None)."""
         if self._linear is not None:    # vectorized and scored in one pass
             p, counts = self._linear.score_texts(self.vectorizer._table, texts)
-            return self._checked(p, len(texts)), (counts if known else None)
+            # len(counts), not len(texts): the call scored its own copy of the list, which
+            # another thread may have changed since (the two-step path counts from indptr).
+            return self._checked(p, len(counts)), (counts if known else None)
         indptr, *rest = self.vectorizer._table.transform_ids(texts, self._wants_rows)
         p = self._run_ids(indptr, *rest)
         return p, (np.diff(indptr).astype(np.int32) if known else None)

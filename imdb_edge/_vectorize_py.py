@@ -20,7 +20,8 @@ class FeatureTable:
         self.ngram = ngram
 
     def transform_ids(self, texts: list, with_rows: bool = False) -> tuple[np.ndarray, ...]:
-        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+        texts = list(texts)     # a copy, as the compiled table takes: another thread may
+        indptr = np.zeros(len(texts) + 1, dtype=np.int64)     # change the caller's list
         chunks = []
         for i, text in enumerate(texts):
             if not isinstance(text, str):

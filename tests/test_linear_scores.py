@@ -139,6 +139,26 @@ def test_every_way_of_scoring_gives_the_two_step_probabilities():
 
 
 @needs_c
+def test_a_list_changed_while_it_is_scored_is_not_blamed_on_the_model(monkeypatch):
+    # Another thread may append to the list while the GIL is released in the walk: the
+    # scores are those of the copy the call took, not a ModelError about the model's output
+    # (found by a breaker: "model gave 3 values for 4 reviews").
+    scorer = imdb_edge.load("default")
+    score_texts = _linear.CompiledLinear.score_texts
+    texts = ["Great fun", "Dull", "Not bad at all"]
+
+    def score_then_append(self, table, items):
+        out = score_texts(self, table, items)
+        items.append("appended by another thread")
+        return out
+
+    monkeypatch.setattr(_linear.CompiledLinear, "score_texts", score_then_append)
+    p, known = scorer.score(texts, return_known=True)
+    assert p.shape == known.shape == (3,)
+    np.testing.assert_array_equal(p, scorer._linear(*scorer.vectorizer.transform_ids(texts[:3])))
+
+
+@needs_c
 @pytest.mark.data
 def test_score_is_the_two_steps_on_imdb_test(data_path):
     from imdb_edge.io._data import read_imdb    # noqa: PLC0415

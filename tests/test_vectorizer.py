@@ -278,3 +278,21 @@ def test_compiled_table_built_from_odd_features_equals_reference(ngram):
             c.FeatureTable(duplicated, 2)
     with pytest.raises(TypeError, match="Expected str, got int"):
         c.FeatureTable(["a", 3], 1)
+
+
+@pytest.mark.parametrize("backend", ["python", pytest.param("cython", marks=needs_c)])
+def test_a_list_that_grows_while_it_is_read_gives_one_consistent_answer(backend, small_vocab):
+    # Stands for another thread appending while the texts are walked: both backends work on
+    # a copy taken once, so indptr and ids describe the same texts (the reference read the
+    # caller's list twice, and an append between made it fail with an IndexError).
+    class Growing(list):
+        def __iter__(self):
+            for item in list.__iter__(self):
+                if len(self) < 4:
+                    self.append("the movie")
+                yield item
+
+    texts = Growing(["great movie", "bad"])
+    indptr, ids = Vectorizer(small_vocab, backend=backend)._table.transform_ids(texts)
+    assert len(indptr) - 1 in (2, 4) and indptr[-1] == len(ids)
+
