@@ -1541,7 +1541,11 @@ def first_non_finite(array) -> int:
 cdef int _view(object array, Py_buffer* view, char kind, int ndim, const char* name) except -1:
     """``view`` of a C-contiguous array of ``ndim`` dimensions whose items are ``kind`` (a
     struct format letter) and 4 or 8 bytes; ValueError naming ``name`` otherwise."""
-    PyObject_GetBuffer(array, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_ND)
+    try:
+        PyObject_GetBuffer(array, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_ND)
+    except (TypeError, ValueError, BufferError) as exc:     # not an array, not contiguous
+        raise ValueError(f"{name.decode()}: expected a C-contiguous {ndim}-D array of format "
+                         f"{chr(kind)!r} ({exc})") from None
     if view.ndim != ndim or view.format == NULL or view.format[1] != 0 or (
             view.format[0] != kind and not (kind == b'q' and view.format[0] == b'l'
                                             and view.itemsize == 8)):
@@ -1552,7 +1556,7 @@ cdef int _view(object array, Py_buffer* view, char kind, int ndim, const char* n
 
 
 _DO_NOT_FIT = ("weights {} and alpha {} do not fit (weights: >= 1 row, 1..8 columns; alpha: "
-               ">= 1 row, as many columns); indptr needs >= 1 item")
+               ">= 1 row, as many columns)")
 
 
 cdef int _linear_model(object weights, object alpha, object bias, Py_buffer* vw,
@@ -1626,7 +1630,7 @@ def linear_scores(ids, indptr, weights, alpha, bias):
             try:
                 nnz, n = vi.shape[0], vp.shape[0] - 1
                 if n < 0:
-                    raise ValueError(_DO_NOT_FIT.format((m.size, m.columns), (m.rows, m.columns)))
+                    raise ValueError("indptr needs >= 1 item: it and ids do not fit")
                 id_, ptr = <const int32_t*>vi.buf, <const int64_t*>vp.buf
                 if ptr[0] != 0 or ptr[n] != nnz:
                     raise ValueError(f"indptr must run from 0 to len(ids) = {nnz}")

@@ -109,13 +109,18 @@ def test_score_linear_is_linear_scores_of_transform_ids(preset, columns):
     (lambda t, w, a: t.score_linear(["a"], w.astype(np.int64), a, 0.0), ValueError, "weights"),
     (lambda t, w, a: t.score_linear(["a"], w, a[:, :1].copy(), 0.0), ValueError, "do not fit"),
     (lambda t, w, a: t.score_linear(["a"], w, a, float("inf")), ValueError, "bias"),
+    (lambda t, w, a: t.score_linear(["a"], w.tolist(), a, 0.0), ValueError, "^weights: expected"),
+    (lambda t, w, a: t.score_linear(["a"], w, None, 0.0), ValueError, "^alpha: expected"),
+    (lambda t, w, a: t.score_linear(["a"], np.asfortranarray(w), a, 0.0), ValueError,
+     "^weights: expected a C-contiguous"),
 ])
 @pytest.mark.parametrize("preset", ["default", "book"])
 def test_score_linear_names_what_is_wrong(preset, call, error, message):
     table = imdb_edge.load(preset).vectorizer._table
     weights, alpha = _random_tables(table.size, 2, np.random.default_rng(0))
-    with pytest.raises(error, match=message):
+    with pytest.raises(error, match=message) as raised:
         call(table, weights, alpha)
+    assert "indptr" not in str(raised.value)       # score_linear takes none
 
 
 @needs_c
